@@ -1,0 +1,2 @@
+// Placeholder signatures; the implementation lands in filter.ts (containerd's filter syntax).
+export * from './filter.js';
