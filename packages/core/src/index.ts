@@ -1,8 +1,8 @@
 export * from './errdefs/index.js';
 export * from './log/logger.js';
-export * from './registry/token.js';
-export * from './registry/manifest.js';
-export * from './registry/records.js';
+export * from './registry/index.js';
+export * from './config/index.js';
+export type { JSONSchemaType } from 'ajv';
 export * from './kinds/plugin-kind.js';
 export * from './kinds/context.js';
 export * from './kinds/content.js';
@@ -14,3 +14,4 @@ export * from './kinds/events.js';
 export * from './kinds/rpc.js';
 export * from './kinds/tokens.js';
 export * from './filters/index.js';
+export * from './kinds/rpc-context.js';

@@ -70,7 +70,7 @@ export interface PluginDefinition<P, R extends TokenRecord, C> {
   /** Platforms reported by introspection (containerd's Meta.Platforms). */
   readonly platforms?: readonly Platform[];
   init(deps: Deps<R>, config: C, ctx: PluginContext): P | Promise<P>;
-  /** Teardown, called in reverse init order. Defaults to the instance's close() or Symbol.asyncDispose. */
+  /** Teardown, called in reverse init order. Defaults to the instance's own close(). */
   close?(instance: P): void | Promise<void>;
 }
 

@@ -1,0 +1,26 @@
+// THE list of plugins berthd composes, in order (order breaks ties between providers of one token).
+import { exchangePlugin, type AnyPluginManifest } from '@berth/core';
+import contentLocalPlugin from '@berth/plugin-content-local';
+import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
+import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import contentServicePlugin from '@berth/plugin-services-content';
+import eventsServicePlugin from '@berth/plugin-services-events';
+import healthServicePlugin from '@berth/plugin-services-healthcheck';
+import introspectionServicePlugin from '@berth/plugin-services-introspection';
+import leasesServicePlugin from '@berth/plugin-services-leases';
+import namespacesServicePlugin from '@berth/plugin-services-namespaces';
+import versionServicePlugin from '@berth/plugin-services-version';
+
+export const daemonPlugins: readonly AnyPluginManifest[] = [
+  contentLocalPlugin,
+  metadataLmdbPlugin,
+  exchangePlugin,
+  gcSchedulerPlugin,
+  introspectionServicePlugin,
+  contentServicePlugin,
+  eventsServicePlugin,
+  healthServicePlugin,
+  leasesServicePlugin,
+  namespacesServicePlugin,
+  versionServicePlugin,
+];

@@ -1,0 +1,155 @@
+import type { Server as HttpServer } from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { TtrpcServer } from '@berth/api';
+import {
+  PluginHost,
+  rpcServicesToken,
+  ttrpcAddressOf,
+  type AnyPluginManifest,
+  type Logger,
+  type RpcServiceImplementation,
+  type ServerConfig,
+  type ServerInfo,
+} from '@berth/core';
+import { bindService } from './grpc/bind.js';
+import { toWireStatus } from './grpc/errgrpc.js';
+import { DaemonMetrics, serveMetrics } from './metrics-http.js';
+import { prepareSocketPath, removeSocket, secureSocket } from './socket.js';
+import { PACKAGE_VERSION } from './version.js';
+
+export const DAEMON_VERSION = `v${PACKAGE_VERSION}`;
+export const DAEMON_REVISION = `berth-${PACKAGE_VERSION}`;
+
+export interface DaemonOptions {
+  readonly config: ServerConfig;
+  readonly plugins: readonly AnyPluginManifest[];
+  readonly sources?: Readonly<Record<string, string>>;
+  readonly log: Logger;
+}
+
+/**
+ * berthd: a composition of plugins served over gRPC (unix socket), ttrpc (`<address>.ttrpc`, for shims) and,
+ * when configured, HTTP metrics. Services are mounted only after every plugin has been initialised.
+ */
+export class Daemon {
+  private grpc?: Server;
+  private ttrpc?: TtrpcServer;
+  private metricsServer?: HttpServer;
+  private stopping?: Promise<void>;
+  metricsPort?: number;
+
+  private constructor(
+    readonly host: PluginHost,
+    readonly info: ServerInfo,
+    private readonly options: DaemonOptions,
+  ) {}
+
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const { config, log } = options;
+    const info: ServerInfo = {
+      root: config.root,
+      state: config.state,
+      grpcAddress: config.grpc.address,
+      ttrpcAddress: ttrpcAddressOf(config),
+      version: DAEMON_VERSION,
+      revision: DAEMON_REVISION,
+    };
+    // Fail early, before any plugin runs, when another daemon holds the socket.
+    await prepareSocketPath(info.grpcAddress);
+    await prepareSocketPath(info.ttrpcAddress);
+    await mkdir(config.root, { recursive: true, mode: 0o711 });
+    await mkdir(config.state, { recursive: true, mode: 0o711 });
+    const host = PluginHost.create({
+      plugins: options.plugins,
+      server: info,
+      pluginConfig: config.plugins,
+      disabled: config.disabled_plugins,
+      required: config.required_plugins,
+      sources: options.sources,
+      log,
+    });
+    const daemon = new Daemon(host, info, options);
+    try {
+      await host.initAll();
+      await daemon.serve();
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
+    return daemon;
+  }
+
+  private async serve(): Promise<void> {
+    const { config, log } = this.options;
+    const metrics = new DaemonMetrics(this.info.version, this.info.revision);
+    const implementations = this.host.getAll(rpcServicesToken).flatMap((s) => s.services);
+
+    this.grpc = new Server({
+      'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
+      'grpc.max_send_message_length': config.grpc.max_send_message_size,
+    });
+    const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
+    for (const impl of mergeByService(grpcImpls)) bindService(this.grpc, impl, log, metrics.observe);
+    await new Promise<void>((resolve, reject) =>
+      this.grpc!.bindAsync(`unix://${this.info.grpcAddress}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
+    await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
+
+    this.ttrpc = new TtrpcServer({ errorToStatus: (err) => toWireStatus(err), log });
+    for (const impl of mergeByService(implementations.filter((i) => i.transports?.includes('ttrpc')))) {
+      this.ttrpc.register(impl.service, impl.handlers);
+    }
+    await this.ttrpc.listen(this.info.ttrpcAddress);
+    await secureSocket(this.info.ttrpcAddress, config.grpc.uid, config.grpc.gid);
+
+    if (config.metrics.address) {
+      const { server, port } = await serveMetrics(config.metrics.address, () => metrics.render());
+      this.metricsServer = server;
+      this.metricsPort = port;
+    }
+    log.info('berthd successfully booted', {
+      address: this.info.grpcAddress,
+      ttrpc: this.info.ttrpcAddress,
+      metrics: config.metrics.address || undefined,
+      plugins: this.host.list().filter((p) => p.status === 'ok').length,
+    });
+  }
+
+  /** Stops serving, then closes the plugins in reverse order. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { log } = this.options;
+      if (this.grpc) {
+        const grpc = this.grpc;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            grpc.forceShutdown();
+            resolve();
+          }, 2000);
+          grpc.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      await this.ttrpc?.close();
+      await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
+      await this.host.close();
+      await removeSocket(this.info.grpcAddress);
+      await removeSocket(this.info.ttrpcAddress);
+      log.info('berthd stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+/** Several plugins may contribute methods of one service (containerd's Tasks lives beside others); merge them. */
+function mergeByService(impls: readonly RpcServiceImplementation[]): RpcServiceImplementation[] {
+  const byName = new Map<string, RpcServiceImplementation>();
+  for (const impl of impls) {
+    const prev = byName.get(impl.service);
+    byName.set(impl.service, prev ? { ...impl, handlers: { ...prev.handlers, ...impl.handlers } } : impl);
+  }
+  return [...byName.values()];
+}

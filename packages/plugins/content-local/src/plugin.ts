@@ -1,0 +1,22 @@
+import { PluginKind, contentStoreToken, definePlugin } from '@berth/core';
+import { contentLocalConfigDefaults, contentLocalConfigSchema, type ContentLocalConfig } from './config.js';
+import { LocalContentStore } from './local-content-store.js';
+import { PACKAGE_VERSION } from './version.js';
+
+export const contentLocalPlugin = definePlugin({
+  type: PluginKind.Content, // URI: io.containerd.content.v1.content
+  id: 'content',
+  version: PACKAGE_VERSION,
+  pluginApi: '^1.0.0',
+  description: 'content-addressed blob store on the local filesystem',
+  provides: contentStoreToken,
+  config: { schema: contentLocalConfigSchema, defaults: contentLocalConfigDefaults },
+  async init(_deps, config: ContentLocalConfig, ctx) {
+    const root = config.root_path ?? ctx.root;
+    const store = await LocalContentStore.open({ root, log: ctx.log });
+    ctx.meta.exports.root = store.root;
+    return store;
+  },
+});
+
+export default contentLocalPlugin;

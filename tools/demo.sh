@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: set up, start berthd on its embedded defaults (root /var/lib/berth, state /run/berth, socket
+# /run/berth/berth.sock), drive it with containerd's ctr and with berth, then stop it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh >/dev/null
+SOCK=/run/berth/berth.sock
+LOG=$(mktemp /tmp/berthd-demo.XXXXXX.log)
+node packages/daemon/dist/main.js >"$LOG" 2>&1 &
+pid=$!
+stop() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; echo "berthd stopped (log: $LOG)"; }
+trap stop EXIT
+for _ in $(seq 100); do [ -S "$SOCK" ] && ctr --address "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null || { cat "$LOG"; exit 1; }
+berth() { node packages/cli/dist/main.js --address "$SOCK" "$@"; }
+run() { echo; echo "\$ $*"; "$@"; }
+run ctr --address "$SOCK" version
+run ctr --address "$SOCK" plugins ls
+run berth plugins ls
+run ctr --address "$SOCK" namespaces create demo owner=berth
+run ctr --address "$SOCK" namespaces ls
+echo "hello from berth" > /tmp/berth-demo-blob
+run ctr --address "$SOCK" -n demo content ingest demo-ref < /tmp/berth-demo-blob
+run ctr --address "$SOCK" -n demo content ls
+run berth -n demo content ls

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Idempotent setup of a fresh Debian 12 machine (run as root): system packages, the pinned pnpm, dependencies, build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  # policy-rc.d keeps the package scripts from starting Debian's containerd or registry daemons.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+export npm_config_nodedir=/usr NX_DAEMON=false NX_NO_CLOUD=true
+PNPM=(npx -y pnpm@12.4.2)
+if [ "${CI:-}" = "true" ]; then "${PNPM[@]}" install --frozen-lockfile; else "${PNPM[@]}" install; fi
+"${PNPM[@]}" exec nx run-many -t build --output-style=static
