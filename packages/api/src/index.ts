@@ -1,1 +1,33 @@
-export {};
+export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
+export { PROTO_DIR, loadProtoRoot, protoFiles, protoRoot } from './proto-root.js';
+export {
+  conversionOptions,
+  messageCodec,
+  findMessageType,
+  anyOf,
+  packAny,
+  unpackAny,
+  jsonAny,
+  unpackJsonAny,
+  typeNameOfUrl,
+  type MessageCodec,
+  type AnyMessage,
+  type AnyInput,
+} from './codec.js';
+export {
+  ServiceNames,
+  serviceDefinition,
+  serviceMethods,
+  serviceMethod,
+  findService,
+  allServiceNames,
+  type ServiceNameConstant,
+  type ServiceMethod,
+  type GrpcMethodDefinition,
+  type GrpcServiceDefinition,
+} from './services.js';
+export { StatusCode, RpcStatusError, hasStatusCode, defaultErrorToStatus, type StatusCodeValue, type RpcStatus } from './status.js';
+export type { RpcCallOptions } from './rpc-types.js';
+export * from './ttrpc/index.js';
+export type * from './generated/types.js';
+export { implementService, toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, toAnyValue, fromAnyValue, publishEvent } from './service-impl.js';

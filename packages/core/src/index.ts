@@ -15,3 +15,5 @@ export * from './kinds/rpc.js';
 export * from './kinds/tokens.js';
 export * from './filters/index.js';
 export * from './kinds/rpc-context.js';
+export * from './identifiers/index.js';
+export * from './events/index.js';

@@ -96,7 +96,10 @@ export class Daemon {
     );
     await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
 
-    this.ttrpc = new TtrpcServer({ errorToStatus: (err) => toWireStatus(err), log });
+    this.ttrpc = new TtrpcServer({
+      errorToStatus: (err) => toWireStatus(err),
+      onError: (err) => log.warn('ttrpc connection error', { error: err }),
+    });
     for (const impl of mergeByService(implementations.filter((i) => i.transports?.includes('ttrpc')))) {
       this.ttrpc.register(impl.service, impl.handlers);
     }

@@ -1,2 +1,2 @@
-// Placeholder signatures; the implementation lands in filter.ts (containerd's filter syntax).
 export * from './filter.js';
+export * from './adaptor.js';

@@ -1,0 +1,252 @@
+// A ttrpc 1.1 server on a unix socket serving unary handlers by service and method, with the shared codec.
+import { lstat, unlink } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { RpcContext } from '@berth/core';
+import { messageCodec } from '../codec.js';
+import type { ServiceName, Services, ttrpc } from '../generated/types.js';
+import { serviceMethods, type ServiceMethod } from '../services.js';
+import { StatusCode, defaultErrorToStatus, type RpcStatus } from '../status.js';
+import { FrameDecoder, FrameType, MAX_FRAME_PAYLOAD, encodeFrame, type DecodedFrame } from './frame.js';
+import { firstValues } from './metadata.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TtrpcUnaryHandler = (request: any, ctx: RpcContext) => Promise<unknown>;
+
+export interface TtrpcServerOptions {
+  /** Maps what a handler threw to the status sent back. Default: a carried gRPC `code`, else UNKNOWN. */
+  readonly errorToStatus?: (err: unknown) => RpcStatus;
+  /** Told about failures that have no caller to report to (socket errors, a throwing errorToStatus). */
+  readonly onError?: (err: unknown) => void;
+}
+
+interface RegisteredMethod {
+  readonly method: ServiceMethod;
+  readonly handler: TtrpcUnaryHandler;
+}
+
+interface Connection {
+  readonly socket: Socket;
+  readonly inFlight: Set<AbortController>;
+}
+
+const requestCodec = () => messageCodec('ttrpc.Request');
+const responseCodec = () => messageCodec('ttrpc.Response');
+
+export class TtrpcServer {
+  private readonly services = new Map<string, Map<string, RegisteredMethod>>();
+  private readonly connections = new Set<Connection>();
+  private readonly errorToStatus: (err: unknown) => RpcStatus;
+  private server: Server | undefined;
+  private listenPath: string | undefined;
+
+  constructor(private readonly options: TtrpcServerOptions = {}) {
+    this.errorToStatus = options.errorToStatus ?? defaultErrorToStatus;
+  }
+
+  /** The socket path once listening. */
+  get address(): string | undefined {
+    return this.listenPath;
+  }
+
+  /**
+   * Registers handlers of a service of the Root, by method name. Every handler must name a unary method of the
+   * service; methods without a handler answer UNIMPLEMENTED. Registering a service again replaces its handlers.
+   */
+  register<S extends ServiceName>(service: S, handlers: Partial<Services[S]['handlers']>): void;
+  register(service: string, handlers: Readonly<Record<string, TtrpcUnaryHandler>>): void;
+  register(service: string, handlers: object): void {
+    const methods = serviceMethods(service);
+    const table = new Map<string, RegisteredMethod>();
+    for (const [name, handler] of Object.entries(handlers)) {
+      if (typeof handler !== 'function') continue;
+      const method = methods.find((m) => m.name === name);
+      if (!method) throw new Error(`method ${service}.${name}: not found`);
+      if (method.requestStream || method.responseStream) {
+        throw new Error(`method ${service}.${name}: streaming is not supported by ttrpc 1.1`);
+      }
+      table.set(name, { method, handler: handler as TtrpcUnaryHandler });
+    }
+    this.services.set(service, table);
+  }
+
+  /**
+   * Listens on a unix socket path. A socket file nobody listens on any more is replaced; a live socket or any other
+   * kind of file makes listen fail (EADDRINUSE).
+   */
+  async listen(path: string): Promise<void> {
+    if (this.server) throw new Error(`ttrpc server already listening on ${this.listenPath}`);
+    await removeStaleSocket(path);
+    const server = createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.options.onError?.(err));
+    this.server = server;
+    this.listenPath = path;
+  }
+
+  /** Stops listening, aborts in-flight handlers' signals and destroys every connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const conn of this.connections) {
+      for (const ac of conn.inFlight) ac.abort();
+      conn.socket.destroy();
+    }
+    this.connections.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    const conn: Connection = { socket, inFlight: new Set() };
+    this.connections.add(conn);
+    const decoder = new FrameDecoder();
+    socket.on('data', (chunk: Buffer) => {
+      let frames: DecodedFrame[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        this.options.onError?.(err);
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) this.onFrame(conn, frame);
+    });
+    socket.on('error', (err) => this.options.onError?.(err));
+    socket.on('close', () => {
+      for (const ac of conn.inFlight) ac.abort();
+      conn.inFlight.clear();
+      this.connections.delete(conn);
+    });
+  }
+
+  private onFrame(conn: Connection, frame: DecodedFrame): void {
+    const { streamId } = frame.header;
+    if (frame.kind === 'oversized') {
+      this.reply(conn, streamId, {
+        code: StatusCode.RESOURCE_EXHAUSTED,
+        message: `message length ${frame.header.length} exceed maximum message size of ${MAX_FRAME_PAYLOAD}`,
+      });
+      return;
+    }
+    if (frame.header.type !== FrameType.Request) return; // other types are ignored, as ttrpc does
+    let request: ttrpc.Request;
+    try {
+      request = requestCodec().decode(frame.payload);
+    } catch (err) {
+      this.reply(conn, streamId, {
+        code: StatusCode.INVALID_ARGUMENT,
+        message: `unmarshal request error: ${(err as Error).message}`,
+      });
+      return;
+    }
+    if (streamId % 2 !== 1) {
+      this.reply(conn, streamId, {
+        code: StatusCode.INVALID_ARGUMENT,
+        message: 'StreamID must be odd for client initiated streams',
+      });
+      return;
+    }
+    void this.dispatch(conn, streamId, request);
+  }
+
+  private async dispatch(conn: Connection, streamId: number, request: ttrpc.Request): Promise<void> {
+    const table = this.services.get(request.service);
+    if (!table) {
+      this.reply(conn, streamId, { code: StatusCode.UNIMPLEMENTED, message: `service ${request.service}` });
+      return;
+    }
+    const entry = table.get(request.method);
+    if (!entry) {
+      this.reply(conn, streamId, { code: StatusCode.UNIMPLEMENTED, message: `method ${request.method}` });
+      return;
+    }
+    let decoded: unknown;
+    try {
+      decoded = messageCodec(entry.method.requestType).decode(request.payload);
+    } catch (err) {
+      this.reply(conn, streamId, {
+        code: StatusCode.INTERNAL,
+        message: `ttrpc: error unmarshalling payload: ${(err as Error).message}`,
+      });
+      return;
+    }
+    const ac = new AbortController();
+    conn.inFlight.add(ac);
+    let timer: NodeJS.Timeout | undefined;
+    if (request.timeout_nano > 0) {
+      const ms = Math.max(1, Math.ceil(request.timeout_nano / 1e6));
+      // setTimeout caps at 2^31-1 ms; longer deadlines are effectively none.
+      if (ms < 2 ** 31) timer = setTimeout(() => ac.abort(new DOMException('deadline exceeded', 'TimeoutError')), ms);
+    }
+    const ctx: RpcContext = { metadata: Object.freeze(firstValues(request.metadata)), signal: ac.signal };
+    try {
+      const result = await entry.handler(decoded, ctx);
+      let payload: Buffer;
+      try {
+        payload = messageCodec(entry.method.responseType).encode(result ?? {});
+      } catch (err) {
+        this.reply(conn, streamId, {
+          code: StatusCode.INTERNAL,
+          message: `ttrpc: error marshaling payload: ${(err as Error).message}`,
+        });
+        return;
+      }
+      this.reply(conn, streamId, undefined, payload);
+    } catch (err) {
+      this.reply(conn, streamId, this.statusOf(err));
+    } finally {
+      if (timer) clearTimeout(timer);
+      conn.inFlight.delete(ac);
+    }
+  }
+
+  private statusOf(err: unknown): RpcStatus {
+    try {
+      const status = this.errorToStatus(err);
+      if (status.code !== StatusCode.OK) return status;
+    } catch (mapErr) {
+      this.options.onError?.(mapErr);
+    }
+    return defaultErrorToStatus(err);
+  }
+
+  private reply(conn: Connection, streamId: number, status: RpcStatus | undefined, payload?: Buffer): void {
+    if (conn.socket.destroyed || !conn.socket.writable) return;
+    let body = responseCodec().encode({ status: status ?? null, payload: payload ?? null });
+    if (body.length > MAX_FRAME_PAYLOAD) {
+      body = responseCodec().encode({
+        status: {
+          code: StatusCode.RESOURCE_EXHAUSTED,
+          message: `message length ${body.length} exceed maximum message size of ${MAX_FRAME_PAYLOAD}`,
+        },
+      });
+    }
+    conn.socket.write(encodeFrame(streamId, FrameType.Response, body));
+  }
+}
+
+/** Removes a socket file nobody listens on any more. A live socket is left alone and listen then fails. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!isSocket) return;
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = createConnection({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (!live) await unlink(path);
+}

@@ -1,0 +1,2 @@
+export * from './exchange.js';
+export * from './plugin.js';

@@ -1,0 +1,71 @@
+import { implementService, publishEvent, ServiceNames, type containerd } from '@berth/api';
+import {
+  InvalidArgumentError,
+  namespaceOf,
+  type EventPublisher,
+  type Labels,
+  type NamespaceStore,
+  type RpcContext,
+  type RpcServiceImplementation,
+  type RpcServices,
+} from '@berth/core';
+
+type Namespace = containerd.services.namespaces.v1.NamespaceInput;
+
+export class NamespacesService implements RpcServices {
+  readonly services: readonly RpcServiceImplementation[];
+
+  constructor(
+    private readonly store: NamespaceStore,
+    private readonly events: EventPublisher,
+  ) {
+    this.services = [
+      implementService(ServiceNames.Namespaces, {
+        Get: async (req) => ({ namespace: await this.get(req.name) }),
+        List: async () => ({ namespaces: await Promise.all((await store.list()).map((name) => this.get(name))) }),
+        Create: async (req, ctx) => {
+          const { name, labels } = required(req.namespace);
+          await store.create(name, labels);
+          await this.publish(ctx, '/namespaces/create', 'containerd.events.NamespaceCreate', { name, labels });
+          return { namespace: { name, labels } };
+        },
+        Update: async (req, ctx) => {
+          const { name, labels } = required(req.namespace);
+          const paths = req.update_mask?.paths ?? [];
+          for (const path of paths) {
+            if (path !== 'labels' && !path.startsWith('labels.')) {
+              throw new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on namespace ${JSON.stringify(name)}`);
+            }
+          }
+          const updated = await store.update(name, labels, paths.length > 0 ? paths : undefined);
+          await this.publish(ctx, '/namespaces/update', 'containerd.events.NamespaceUpdate', { name, labels: updated });
+          return { namespace: { name, labels: updated } };
+        },
+        Delete: async (req, ctx) => {
+          await store.delete(req.name);
+          await this.publish(ctx, '/namespaces/delete', 'containerd.events.NamespaceDelete', { name: req.name });
+        },
+      }),
+    ];
+  }
+
+  private async get(name: string): Promise<Namespace> {
+    return { name, labels: await this.store.labels(name) };
+  }
+
+  /** containerd publishes in the namespace of the request; a request without one publishes nothing. */
+  private async publish(
+    ctx: RpcContext,
+    topic: string,
+    type: 'containerd.events.NamespaceCreate' | 'containerd.events.NamespaceUpdate' | 'containerd.events.NamespaceDelete',
+    event: { name: string; labels?: Labels },
+  ): Promise<void> {
+    const namespace = namespaceOf(ctx);
+    if (namespace) await publishEvent(this.events, namespace, topic, type, event);
+  }
+}
+
+function required(ns: containerd.services.namespaces.v1.Namespace | null): { name: string; labels: Labels } {
+  if (!ns?.name) throw new InvalidArgumentError('namespace name is required');
+  return { name: ns.name, labels: { ...ns.labels } };
+}
