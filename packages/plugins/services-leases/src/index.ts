@@ -1,2 +1,3 @@
 export * from './plugin.js';
 export { default } from './plugin.js';
+export { LeasesService, generateLeaseId } from './leases-service.js';

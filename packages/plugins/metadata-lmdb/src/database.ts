@@ -1,0 +1,260 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
+import { FailedPreconditionError, UnavailableError, type Logger } from '@berth/core';
+import { RWLock } from './rwlock.js';
+import { INGEST_SEQ_KEY, SCHEMA_VERSION, VERSION_KEY, type Key } from './schema.js';
+
+export type MutationKind = 'delete' | 'write';
+
+/** Sorts after every key part lmdb's ordered-binary encoding produces for strings and numbers. */
+const RANGE_END = Buffer.from([0xff]);
+
+type LmdbKey = Parameters<LmdbDatabase['get']>[0];
+const lk = (key: readonly unknown[]): LmdbKey => key as unknown as LmdbKey;
+
+/**
+ * Key/value access to the metadata records. Inside a `Database.txn` callback every call reads and writes the open
+ * write transaction (read-your-writes); outside it, reads see the last committed state (one consistent snapshot per
+ * synchronous block). Writes are only allowed inside a transaction callback.
+ */
+export class Records {
+  constructor(private readonly db: LmdbDatabase<unknown, LmdbKey>) {}
+
+  get<T>(key: Key): T | undefined {
+    return this.db.get(lk(key)) as T | undefined;
+  }
+
+  has(key: Key): boolean {
+    return this.db.doesExist(lk(key));
+  }
+
+  put(key: Key, value: unknown): void {
+    this.db.putSync(lk(key), value);
+  }
+
+  remove(key: Key): void {
+    this.db.removeSync(lk(key));
+  }
+
+  /** Records strictly below `prefix` whose key has exactly `depth` parts (all depths when omitted). */
+  entries<T>(prefix: Key, depth?: number): Array<{ key: string[]; value: T }> {
+    const out: Array<{ key: string[]; value: T }> = [];
+    for (const { key, value } of this.db.getRange(this.below(prefix))) {
+      const parts = key as unknown as string[];
+      if (depth === undefined || parts.length === depth) out.push({ key: parts, value: value as T });
+    }
+    return out;
+  }
+
+  /** Whether anything lives strictly below `prefix`. */
+  hasBelow(prefix: Key, depth?: number): boolean {
+    for (const key of this.db.getKeys(this.below(prefix))) {
+      if (depth === undefined || (key as unknown as string[]).length === depth) return true;
+    }
+    return false;
+  }
+
+  /** The distinct key parts directly below `prefix` (skip-scans, so big sub-trees cost one seek each). */
+  childNames(prefix: Key): string[] {
+    const names: string[] = [];
+    let start: unknown[] = [...prefix, null];
+    for (;;) {
+      let next: string | undefined;
+      for (const key of this.db.getKeys({ start: lk(start), end: lk([...prefix, RANGE_END]), limit: 1 })) {
+        next = String((key as unknown as unknown[])[prefix.length]);
+      }
+      if (next === undefined) return names;
+      names.push(next);
+      start = [...prefix, next, RANGE_END];
+    }
+  }
+
+  /** Removes `prefix` itself and everything below it. */
+  removeTree(prefix: Key): number {
+    const doomed = [...this.db.getKeys(this.below(prefix))];
+    for (const key of doomed) this.db.removeSync(key);
+    if (this.has(prefix)) {
+      this.remove(prefix);
+      return doomed.length + 1;
+    }
+    return doomed.length;
+  }
+
+  private below(prefix: Key): { start: LmdbKey; end: LmdbKey } {
+    return { start: lk([...prefix, null]), end: lk([...prefix, RANGE_END]) };
+  }
+}
+
+export interface DatabaseOptions {
+  /** The LMDB file (its lock file sits beside it). */
+  readonly path: string;
+  readonly log: Logger;
+  /** Initial map size in bytes; 0 lets lmdb start small and grow. */
+  readonly mapSize?: number;
+  readonly maxReaders?: number;
+}
+
+/** One mutation in progress: its transactions, and what it tells listeners once it is over. */
+export interface Mutation {
+  /**
+   * Runs `fn` atomically in a durable write transaction; `kind` (or `kind(result)`) says what a successful commit
+   * did: `delete` when it removed something that could make data collectable.
+   */
+  txn<T>(fn: (records: Records) => T, kind?: MutationKind | ((result: T) => MutationKind)): Promise<T>;
+}
+
+/**
+ * The LMDB environment plus the concurrency rules of the store:
+ * - every mutation holds the GC lock shared for its whole duration (its metadata transactions *and* the raw content
+ *   store calls that must be atomic with them, such as a backend commit followed by the blob record);
+ * - garbage collection holds it exclusively, so it never observes a half-done mutation (containerd's wlock);
+ * - `dirty` counts deleting mutations since the last collection and `dirtyContent` says whether the raw content store
+ *   may hold unreferenced data (containerd's dirty / dirtyCS).
+ */
+export class Database {
+  readonly records: Records;
+  readonly lock = new RWLock();
+  readonly log: Logger;
+  dirty = 0;
+  /** True at start so that the first collection also sweeps whatever a crash may have orphaned. */
+  dirtyContent = true;
+  private closed = false;
+  private readonly listeners = new Set<(kind: MutationKind) => void>();
+
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly db: LmdbDatabase<unknown, LmdbKey>,
+    log: Logger,
+  ) {
+    this.records = new Records(db);
+    this.log = log;
+  }
+
+  static async open(options: DatabaseOptions): Promise<Database> {
+    await mkdir(dirname(options.path), { recursive: true });
+    const root = open({
+      path: options.path,
+      noSubdir: true,
+      maxDbs: 4,
+      ...(options.mapSize ? { mapSize: options.mapSize } : {}),
+      ...(options.maxReaders ? { maxReaders: options.maxReaders } : {}),
+    });
+    const db = root.openDB<unknown, LmdbKey>({ name: 'meta', encoding: 'msgpack' });
+    const database = new Database(root, db, options.log);
+    try {
+      await database.checkSchema();
+    } catch (err) {
+      await root.close();
+      throw err;
+    }
+    return database;
+  }
+
+  private async checkSchema(): Promise<void> {
+    const version = this.records.get<unknown>(VERSION_KEY);
+    if (version === undefined) {
+      await this.txn((r) => {
+        if (r.get(VERSION_KEY) === undefined) r.put(VERSION_KEY, SCHEMA_VERSION);
+      });
+      return;
+    }
+    if (typeof version !== 'number' || !Number.isInteger(version)) {
+      throw new FailedPreconditionError(`metadata database has an unreadable schema version ${JSON.stringify(version)}`);
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new FailedPreconditionError(
+        `metadata database schema version ${version} is newer than the supported version ${SCHEMA_VERSION}`,
+      );
+    }
+    // Older versions would be migrated here; there are none yet.
+  }
+
+  /** Runs `fn` in one atomic write transaction and returns once the commit is flushed to disk. No lock is taken. */
+  async txn<T>(fn: (records: Records) => T): Promise<T> {
+    this.assertOpen();
+    const result = (await this.db.childTransaction(() => fn(this.records))) as T;
+    await this.db.flushed;
+    return result;
+  }
+
+  /** Runs a mutation holding the GC lock shared, then notifies listeners of what it committed. */
+  async mutate<T>(fn: (m: Mutation) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    let committed: MutationKind | undefined;
+    const mutation: Mutation = {
+      txn: async <R>(body: (records: Records) => R, kind: MutationKind | ((result: R) => MutationKind) = 'write') => {
+        const result = await this.txn(body);
+        if ((typeof kind === 'function' ? kind(result) : kind) === 'delete') {
+          this.dirty++;
+          committed = 'delete';
+        } else {
+          committed ??= 'write';
+        }
+        return result;
+      },
+    };
+    try {
+      return await this.lock.shared(async () => {
+        this.assertOpen();
+        return fn(mutation);
+      });
+    } finally {
+      if (committed) this.emit(committed);
+    }
+  }
+
+  /** Shorthand for a mutation made of a single transaction. */
+  update<T>(fn: (records: Records) => T, kind: MutationKind | ((result: T) => MutationKind) = 'write'): Promise<T> {
+    return this.mutate((m) => m.txn(fn, kind));
+  }
+
+  /** Runs `fn` with no mutation in progress and none starting until it returns (garbage collection). */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return this.lock.exclusive(async () => {
+      this.assertOpen();
+      return fn();
+    });
+  }
+
+  /** Allocates the next backend ingest counter inside a transaction. */
+  nextIngestSequence(records: Records): number {
+    const next = (records.get<number>(INGEST_SEQ_KEY) ?? 0) + 1;
+    records.put(INGEST_SEQ_KEY, next);
+    return next;
+  }
+
+  onMutation(listener: (kind: MutationKind) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(kind: MutationKind): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(kind);
+      } catch (err) {
+        this.log.warn('mutation listener failed', { error: err });
+      }
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Waits for running mutations and collections, then closes the environment. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.lock.exclusive(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.root.close();
+    });
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new UnavailableError('metadata store is closed');
+  }
+}

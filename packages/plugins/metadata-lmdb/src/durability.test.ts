@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FailedPreconditionError, isFailedPrecondition, nullLogger } from '@berth/core';
+import { Database } from './database.js';
+import { LmdbMetadataStore } from './metadata-store.js';
+import { SCHEMA_VERSION, VERSION_KEY } from './schema.js';
+import { FsContentStore } from './testing-fixtures/fs-content-store.js';
+
+describe('durability', () => {
+  let dir: string | undefined;
+  let child: ChildProcess | undefined;
+
+  afterEach(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('keeps committed data when the process is killed with SIGKILL', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-metadata-kill-'));
+    const metaPath = join(dir, 'meta', 'meta.lmdb');
+    const contentRoot = join(dir, 'content');
+    const script = new URL('./testing-fixtures/kill-child.mjs', import.meta.url).pathname;
+    const proc = spawn(process.execPath, [script, metaPath, contentRoot], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const digest = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /committed (sha256:[a-f0-9]{64})/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      proc.on('exit', (code) => reject(new Error(`child exited early (${code}): ${stderr}`)));
+    });
+    const exited = new Promise((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
+    proc.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    const store = await LmdbMetadataStore.open({ path: metaPath, content: new FsContentStore(contentRoot), log: nullLogger });
+    try {
+      const ctx = { namespace: 'killed' };
+      expect((await store.namespaces.list()).sort()).toEqual(['killed', 'survivor']);
+      expect(await store.namespaces.labels('survivor')).toEqual({ k: 'v' });
+      expect((await store.leases.list(ctx)).map((l) => l.id)).toEqual(['lease-1']);
+      expect(await store.content.info(ctx, digest)).toMatchObject({ size: 13, labels: { a: 'b' } });
+      const r = await store.content.reader(ctx, digest);
+      expect((await r.read(0, 13)).toString()).toBe('durable bytes');
+      await r.close();
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+
+  it('refuses to open a database with a newer schema version', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-metadata-schema-'));
+    const path = join(dir, 'meta.lmdb');
+    const db = await Database.open({ path, log: nullLogger });
+    expect(db.records.get(VERSION_KEY)).toBe(SCHEMA_VERSION);
+    await db.txn((r) => r.put(VERSION_KEY, SCHEMA_VERSION + 1));
+    await db.close();
+
+    const err = await LmdbMetadataStore.open({ path, content: new FsContentStore(join(dir, 'c')), log: nullLogger }).catch(
+      (e: unknown) => e,
+    );
+    expect(isFailedPrecondition(err)).toBe(true);
+    expect((err as FailedPreconditionError).message).toContain(`schema version ${SCHEMA_VERSION + 1} is newer`);
+
+    // It keeps refusing (nothing was rewritten by the failed open).
+    const again = await Database.open({ path, log: nullLogger }).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(Error);
+  });
+
+  it('rejects use after close', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-metadata-closed-'));
+    const store = await LmdbMetadataStore.open({ path: join(dir, 'meta.lmdb'), content: new FsContentStore(join(dir, 'c')), log: nullLogger });
+    await store.close();
+    await store.close();
+    await expect(store.namespaces.create('x')).rejects.toThrow('metadata store is closed');
+    await expect(store.garbageCollect()).rejects.toThrow('metadata store is closed');
+  });
+});

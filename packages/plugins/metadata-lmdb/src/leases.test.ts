@@ -1,0 +1,127 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isAlreadyExists, isInvalidArgument, isNotFound, isNotImplemented } from '@berth/core';
+import { createHarness, ctxOf, putBlob, sha256, type Harness } from './testing-fixtures/harness.js';
+
+describe('leases', () => {
+  let h: Harness;
+  const ctx = ctxOf('default');
+
+  beforeEach(async () => {
+    h = await createHarness();
+  });
+  afterEach(async () => {
+    await h.cleanup();
+  });
+
+  it('creates, lists and deletes leases per namespace', async () => {
+    const before = Date.now();
+    const lease = await h.store.leases.create(ctx, { id: '942640046-l-ok', labels: { 'containerd.io/gc.expire': '2999-01-01T00:00:00Z', e: '' } });
+    expect(lease.id).toBe('942640046-l-ok');
+    expect(lease.labels).toEqual({ 'containerd.io/gc.expire': '2999-01-01T00:00:00Z' });
+    expect(lease.createdAt.getTime()).toBeGreaterThanOrEqual(before);
+    await h.store.leases.create(ctx, { id: 'other', labels: { team: 'x' } });
+
+    expect((await h.store.leases.list(ctx)).map((l) => l.id).sort()).toEqual(['942640046-l-ok', 'other']);
+    expect(await h.store.leases.list(ctxOf('elsewhere'))).toEqual([]);
+    const [listed] = await h.store.leases.list(ctx, ['id==942640046-l-ok']);
+    expect(listed).toEqual(lease);
+    expect((await h.store.leases.list(ctx, ['labels.team==x'])).map((l) => l.id)).toEqual(['other']);
+
+    await expect(h.store.leases.create(ctx, { id: 'other' })).rejects.toThrow('lease "other": already exists');
+    await expect(h.store.leases.create(ctx, { id: 'other' })).rejects.toSatisfy(isAlreadyExists);
+    // The same id is free in another namespace.
+    await h.store.leases.create(ctxOf('elsewhere'), { id: 'other' });
+
+    await h.store.leases.delete(ctx, 'other');
+    await expect(h.store.leases.delete(ctx, 'other')).rejects.toSatisfy(isNotFound);
+    expect((await h.store.leases.list(ctx)).map((l) => l.id)).toEqual(['942640046-l-ok']);
+  });
+
+  it('validates ids, labels and filters', async () => {
+    await expect(h.store.leases.create(ctx, { id: '' })).rejects.toSatisfy(isInvalidArgument);
+    await expect(h.store.leases.create(ctx, { id: 'x', labels: { k: 'v'.repeat(5000) } })).rejects.toSatisfy(isInvalidArgument);
+    await expect(h.store.leases.list(ctx, ['id=='])).rejects.toSatisfy(isInvalidArgument);
+    // containerd's random ids may carry `_` and `-` next to each other: not rejected.
+    await h.store.leases.create(ctx, { id: '12345-a_-b' });
+  });
+
+  it('adds, lists and removes resources', async () => {
+    await h.store.leases.create(ctx, { id: 'l' });
+    const digest = sha256('resource');
+    await h.store.leases.addResource(ctx, 'l', { id: digest, type: 'content' });
+    await h.store.leases.addResource(ctx, 'l', { id: 'ingest-ref', type: 'ingests' });
+    await h.store.leases.addResource(ctx, 'l', { id: 'default/3/key', type: 'snapshots/overlayfs' });
+    await h.store.leases.addResource(ctx, 'l', { id: digest, type: 'content' });
+    expect(await h.store.leases.listResources(ctx, 'l')).toEqual([
+      { id: digest, type: 'content' },
+      { id: 'ingest-ref', type: 'ingests' },
+      { id: 'default/3/key', type: 'snapshots/overlayfs' },
+    ]);
+    await h.store.leases.deleteResource(ctx, 'l', { id: 'ingest-ref', type: 'ingests' });
+    expect((await h.store.leases.listResources(ctx, 'l')).map((r) => r.type)).toEqual(['content', 'snapshots/overlayfs']);
+
+    await expect(h.store.leases.addResource(ctx, 'nope', { id: digest, type: 'content' })).rejects.toSatisfy(isNotFound);
+    await expect(h.store.leases.listResources(ctx, 'nope')).rejects.toSatisfy(isNotFound);
+    await expect(h.store.leases.deleteResource(ctx, 'nope', { id: digest, type: 'content' })).rejects.toSatisfy(isNotFound);
+    await expect(h.store.leases.addResource(ctx, 'l', { id: 'not-a-digest', type: 'content' })).rejects.toSatisfy(isInvalidArgument);
+    await expect(h.store.leases.addResource(ctx, 'l', { id: 'k', type: 'snapshots' })).rejects.toSatisfy(isInvalidArgument);
+    await expect(h.store.leases.addResource(ctx, 'l', { id: 'k', type: 'content/x' })).rejects.toSatisfy(isInvalidArgument);
+    await expect(h.store.leases.addResource(ctx, 'l', { id: 'k', type: 'images' })).rejects.toSatisfy(isNotImplemented);
+
+    // Deleting the lease drops its resources with it.
+    await h.store.leases.delete(ctx, 'l');
+    await h.store.leases.create(ctx, { id: 'l' });
+    expect(await h.store.leases.listResources(ctx, 'l')).toEqual([]);
+  });
+
+  it('adds what is created under ctx.lease to the lease, in the same transaction', async () => {
+    await h.store.leases.create(ctx, { id: 'pull' });
+    const leased = ctxOf('default', 'pull');
+
+    const w = await h.store.content.writer(leased, { ref: 'layer-1', total: 5 });
+    expect(await h.store.leases.listResources(ctx, 'pull')).toEqual([{ id: 'layer-1', type: 'ingests' }]);
+    await w.write(Buffer.from('layer'));
+    await w.commit(5, sha256('layer'));
+    // On commit the ingest leaves the lease and the blob joins it.
+    expect(await h.store.leases.listResources(ctx, 'pull')).toEqual([{ id: sha256('layer'), type: 'content' }]);
+
+    // A writer for content that already exists still leases it (AlreadyExists is success for clients).
+    const config = await putBlob(h.store.content, ctx, 'config');
+    await expect(h.store.content.writer(leased, { ref: 'config', expected: config })).rejects.toSatisfy(isAlreadyExists);
+    expect((await h.store.leases.listResources(ctx, 'pull')).map((r) => r.id).sort()).toEqual([config, sha256('layer')].sort());
+
+    // Aborting a leased ingest removes it from the lease.
+    const w2 = await h.store.content.writer(leased, { ref: 'abandoned' });
+    await w2.close();
+    await h.store.content.abort(leased, 'abandoned');
+    expect((await h.store.leases.listResources(ctx, 'pull')).some((r) => r.type === 'ingests')).toBe(false);
+
+    // Deleting leased content removes it from the context's lease.
+    await h.store.content.delete(leased, config);
+    expect(await h.store.leases.listResources(ctx, 'pull')).toEqual([{ id: sha256('layer'), type: 'content' }]);
+  });
+
+  it('fails with NotFound when ctx.lease does not exist, leaving nothing behind', async () => {
+    const ghost = ctxOf('default', 'ghost');
+    await expect(h.store.content.writer(ghost, { ref: 'r' })).rejects.toThrow('lease "ghost": not found');
+    await expect(h.store.content.status(ctxOf('default'), 'r')).rejects.toSatisfy(isNotFound);
+    expect(await h.raw.listStatuses(ghost)).toEqual([]);
+
+    // A lease deleted while a writer is open: the commit fails before the backend commits.
+    await h.store.leases.create(ctx, { id: 'short' });
+    const w = await h.store.content.writer(ctxOf('default', 'short'), { ref: 'r2' });
+    await w.write(Buffer.from('data'));
+    await h.store.leases.delete(ctx, 'short');
+    await expect(w.commit(4, sha256('data'))).rejects.toSatisfy(isNotFound);
+    await expect(h.store.content.info(ctx, sha256('data'))).rejects.toSatisfy(isNotFound);
+    await expect(h.raw.info(ctx, sha256('data'))).rejects.toSatisfy(isNotFound);
+  });
+
+  it('keeps leases and their resources across a reopen', async () => {
+    await h.store.leases.create(ctx, { id: 'kept', labels: { a: 'b' } });
+    await h.store.leases.addResource(ctx, 'kept', { id: 'x', type: 'ingests' });
+    await h.reopen();
+    expect((await h.store.leases.list(ctx)).map((l) => [l.id, l.labels])).toEqual([['kept', { a: 'b' }]]);
+    expect(await h.store.leases.listResources(ctx, 'kept')).toEqual([{ id: 'x', type: 'ingests' }]);
+  });
+});

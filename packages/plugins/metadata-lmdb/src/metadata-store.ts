@@ -1,0 +1,87 @@
+import type {
+  ContentStore,
+  GCStats,
+  LeaseManager,
+  Logger,
+  MetadataStore,
+  NamespaceStore,
+} from '@berth/core';
+import { LmdbContentStore } from './content.js';
+import { Database, type MutationKind } from './database.js';
+import { GarbageCollector } from './gc.js';
+import { LmdbLeaseManager } from './leases.js';
+import { LmdbNamespaceStore } from './namespaces.js';
+
+export interface LmdbMetadataStoreOptions {
+  /** The LMDB file, e.g. `<plugin root>/meta.lmdb`. */
+  readonly path: string;
+  /** The raw (not namespaced) content store. */
+  readonly content: ContentStore;
+  readonly log: Logger;
+  /** `shared` (default): a blob in the backend can be linked into another namespace by its digest. */
+  readonly contentSharingPolicy?: 'shared' | 'isolated';
+  /** How long an ingest started without a lease survives garbage collection (default 24h, as containerd). */
+  readonly ingestExpiryMs?: number;
+  /** Initial LMDB map size in bytes; 0 or absent lets lmdb start small and grow. */
+  readonly mapSize?: number;
+  readonly maxReaders?: number;
+}
+
+/** The metadata store on one LMDB environment: namespaces, namespaced content, leases and garbage collection. */
+export class LmdbMetadataStore implements MetadataStore {
+  readonly namespaces: NamespaceStore;
+  readonly content: ContentStore;
+  readonly leases: LeaseManager;
+  private readonly gc: GarbageCollector;
+
+  private constructor(
+    private readonly db: Database,
+    raw: ContentStore,
+    options: LmdbMetadataStoreOptions,
+  ) {
+    this.namespaces = new LmdbNamespaceStore(db);
+    this.content = new LmdbContentStore(db, raw, {
+      shared: (options.contentSharingPolicy ?? 'shared') === 'shared',
+      ingestExpiryMs: options.ingestExpiryMs ?? 24 * 60 * 60 * 1000,
+    });
+    this.leases = new LmdbLeaseManager(db);
+    this.gc = new GarbageCollector(db, raw);
+  }
+
+  static async open(options: LmdbMetadataStoreOptions): Promise<LmdbMetadataStore> {
+    const db = await Database.open({
+      path: options.path,
+      log: options.log,
+      mapSize: options.mapSize,
+      maxReaders: options.maxReaders,
+    });
+    return new LmdbMetadataStore(db, options.content, options);
+  }
+
+  garbageCollect(): Promise<GCStats> {
+    return this.gc.collect();
+  }
+
+  onMutation(listener: (kind: MutationKind) => void): () => void {
+    return this.db.onMutation(listener);
+  }
+
+  /** Deleting mutations since the last collection (containerd's dirty counter). */
+  get dirty(): number {
+    return this.db.dirty;
+  }
+
+  /** @internal The database, for schema-level tests and for the records later kinds (images, containers) add. */
+  get database(): Database {
+    return this.db;
+  }
+
+  /** Waits for running mutations and collections, then closes LMDB. */
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

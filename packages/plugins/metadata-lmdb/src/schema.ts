@@ -1,0 +1,128 @@
+/**
+ * The key schema of the metadata database. One LMDB named database (`meta`) holds every record; keys are arrays of
+ * strings (lmdb's ordered-binary encoding keeps arrays ordered element by element, so every sub-tree is a contiguous
+ * key range) and values are msgpack records. The layout mirrors containerd's bolt buckets (metadata/buckets.go):
+ *
+ * ```
+ * ['version']                                              -> SCHEMA_VERSION
+ * ['seq', 'ingest']                                        -> last backend ingest counter
+ * ['v1', ns]                                               -> NamespaceRecord (presence = the namespace exists)
+ * ['v1', ns, 'labels']                                     -> Labels of the namespace
+ * ['v1', ns, 'images', name]                               -> ImageRecord
+ * ['v1', ns, 'containers', id]                             -> ContainerRecord
+ * ['v1', ns, 'snapshots', snapshotter, key]                -> SnapshotRecord
+ * ['v1', ns, 'content', 'blob', digest]                    -> BlobRecord
+ * ['v1', ns, 'content', 'ingests', ref]                    -> IngestRecord
+ * ['v1', ns, 'leases', id]                                 -> LeaseRecord
+ * ['v1', ns, 'leases', id, 'content', digest]              -> true
+ * ['v1', ns, 'leases', id, 'ingests', ref]                 -> true
+ * ['v1', ns, 'leases', id, 'snapshots', snapshotter, key]  -> true
+ * ```
+ *
+ * Records sit at a fixed depth; scanners of a range skip keys of any other depth, so later additions below a
+ * record (e.g. per-snapshot children) never confuse them. Times are epoch milliseconds.
+ */
+import type { Labels } from '@berth/core';
+
+/** Bumped only for incompatible layout changes; a database with a newer version is refused. */
+export const SCHEMA_VERSION = 1;
+
+export type Key = readonly (string | number)[];
+
+export const VERSION_KEY: Key = ['version'];
+export const INGEST_SEQ_KEY: Key = ['seq', 'ingest'];
+
+export interface NamespaceRecord {
+  readonly createdAt: number;
+}
+
+export interface BlobRecord {
+  readonly size: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly labels: Labels;
+}
+
+export interface IngestRecord {
+  /** The backend ref in the raw content store: `<namespace>/<counter>/<client ref>`. */
+  readonly ref: string;
+  /** The digest the client expects (reported by status). */
+  readonly expected?: string;
+  /** A shared ingest: `expected` already exists in the backend and commit only links it; GC keeps that blob. */
+  readonly shared?: boolean;
+  /** The size of the blob of a shared ingest. */
+  readonly size?: number;
+  /** Epoch ms after which an unleased ingest may be collected. */
+  readonly expireAt?: number;
+  readonly startedAt: number;
+}
+
+export interface LeaseRecord {
+  readonly createdAt: number;
+  readonly labels: Labels;
+}
+
+/** The shape later image records must have for GC to see them (containerd's images bucket). */
+export interface ImageRecord {
+  readonly target: { readonly digest: string; readonly mediaType: string; readonly size: number };
+  readonly labels: Labels;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** The shape later container records must have for GC to see them (containerd's containers bucket). */
+export interface ContainerRecord {
+  readonly snapshotter?: string;
+  readonly snapshotKey?: string;
+  readonly labels: Labels;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** The shape later snapshot records must have for GC to see them (containerd's snapshots bucket). */
+export interface SnapshotRecord {
+  /** The backend snapshot key. */
+  readonly name: string;
+  readonly parent?: string;
+  readonly labels: Labels;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export const keys = {
+  namespace: (ns: string): Key => ['v1', ns],
+  namespaceLabels: (ns: string): Key => ['v1', ns, 'labels'],
+  images: (ns: string): Key => ['v1', ns, 'images'],
+  image: (ns: string, name: string): Key => ['v1', ns, 'images', name],
+  containers: (ns: string): Key => ['v1', ns, 'containers'],
+  container: (ns: string, id: string): Key => ['v1', ns, 'containers', id],
+  snapshots: (ns: string): Key => ['v1', ns, 'snapshots'],
+  snapshot: (ns: string, snapshotter: string, key: string): Key => ['v1', ns, 'snapshots', snapshotter, key],
+  blobs: (ns: string): Key => ['v1', ns, 'content', 'blob'],
+  blob: (ns: string, digest: string): Key => ['v1', ns, 'content', 'blob', digest],
+  ingests: (ns: string): Key => ['v1', ns, 'content', 'ingests'],
+  ingest: (ns: string, ref: string): Key => ['v1', ns, 'content', 'ingests', ref],
+  leases: (ns: string): Key => ['v1', ns, 'leases'],
+  lease: (ns: string, id: string): Key => ['v1', ns, 'leases', id],
+  leaseContent: (ns: string, id: string, digest: string): Key => ['v1', ns, 'leases', id, 'content', digest],
+  leaseIngest: (ns: string, id: string, ref: string): Key => ['v1', ns, 'leases', id, 'ingests', ref],
+  leaseSnapshot: (ns: string, id: string, snapshotter: string, key: string): Key => [
+    'v1', ns, 'leases', id, 'snapshots', snapshotter, key,
+  ],
+  /** All namespaces live below this prefix. */
+  root: ['v1'] as Key,
+};
+
+/** Depths (key lengths) of the records the scanners look for. */
+export const depth = {
+  namespace: 2,
+  image: 4,
+  container: 4,
+  snapshot: 5,
+  blob: 5,
+  ingest: 5,
+  lease: 4,
+  leaseContent: 6,
+  leaseIngest: 6,
+  leaseSnapshot: 7,
+} as const;
