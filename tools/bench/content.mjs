@@ -5,7 +5,7 @@
 // Usage: node tools/bench/content.mjs [--size-mib 512] [--rounds 2]
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ async function waitSocket(path, child, timeoutMs = 20000) {
 
 async function startBerthd(dir) {
   const sock = join(dir, 'berth.sock');
-  const child = spawn(process.execPath, [BERTHD, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [BERTHD, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
   await waitSocket(sock, child);
   return { name: 'berthd', sock, child };
 }
@@ -56,6 +56,7 @@ async function startBerthd(dir) {
 async function startContainerd(dir) {
   const sock = join(dir, 'containerd.sock');
   const config = join(dir, 'containerd.toml');
+  await mkdir(dir, { recursive: true });
   await writeFile(config, [
     'version = 2',
     `root = "${join(dir, 'root')}"`,
@@ -111,7 +112,8 @@ async function main() {
     for await (const chunk of createReadStream(blob)) hash.update(chunk);
     const digest = `sha256:${hash.digest('hex')}`;
 
-    daemons.push(await startBerthd(join(dir, 'b')), await startContainerd(join(dir, 'c')));
+    daemons.push(await startBerthd(join(dir, 'b')));
+    daemons.push(await startContainerd(join(dir, 'c')));
     const results = {};
     for (const d of daemons) results[d.name] = { ingest: [], get: [] };
     for (let round = 0; round < ROUNDS; round++) {

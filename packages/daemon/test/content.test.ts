@@ -130,11 +130,18 @@ async function readCall(daemon: Berthd, request: object): Promise<{ chunks: { of
   }
 }
 
-/** A Write call that sends the given requests one by one, each after the previous answer. */
-async function writeCall(daemon: Berthd, requests: readonly object[]): Promise<{ responses: unknown[]; error?: ServiceError }> {
+/**
+ * A Write call that sends the given requests one by one, each after the previous answer, then half-closes and
+ * waits for the status (`end`), or cancels the call (`cancel`). A call still open after 15 s fails.
+ */
+async function writeCall(
+  daemon: Berthd,
+  requests: readonly object[],
+  finish: 'end' | 'cancel' = 'end',
+): Promise<{ responses: unknown[]; error?: ServiceError }> {
   const client = contentClient(daemon);
   try {
-    const call = client.Write!(headers(NS_HEADER)) as ClientDuplexStream<object, unknown>;
+    const call = client.Write!(headers(NS_HEADER), { deadline: Date.now() + 15_000 }) as ClientDuplexStream<object, unknown>;
     const responses: unknown[] = [];
     const incoming = call[Symbol.asyncIterator]();
     try {
@@ -143,6 +150,10 @@ async function writeCall(daemon: Berthd, requests: readonly object[]): Promise<{
         const next = await incoming.next();
         if (next.done) break;
         responses.push(next.value);
+      }
+      if (finish === 'cancel') {
+        call.cancel();
+        return { responses };
       }
       call.end();
       while (!(await incoming.next()).done);
@@ -312,6 +323,24 @@ describe.skipIf(!hasRoot() || !hasCtr())('content through ctr', () => {
     expect(past.error?.details).toBe(`read past object length ${data.length} bytes`);
   });
 
+  it('ends a write that the client half-closes without committing, keeping the ingest resumable', async () => {
+    const data = Buffer.alloc(64 * 1024, 9);
+    const open = await writeCall(daemon, [
+      { action: 'STAT', ref: 'half-closed' },
+      { action: 'WRITE', data },
+    ]);
+    expect(open.error).toBeUndefined();
+    expect(open.responses).toEqual([expect.objectContaining({ offset: 0 }), expect.objectContaining({ offset: data.length })]);
+    // The ref is free again: a second call resumes at the offset and commits.
+    const resumed = await writeCall(daemon, [
+      { action: 'STAT', ref: 'half-closed' },
+      { action: 'COMMIT', offset: data.length, data, expected: sha256(Buffer.concat([data, data])) },
+    ]);
+    expect(resumed.error).toBeUndefined();
+    expect(resumed.responses[0]).toMatchObject({ offset: data.length });
+    expect((await daemon.ctr(['content', 'ls', '-q'])).stdout.trim()).toBe(sha256(Buffer.concat([data, data])));
+  });
+
   it('answers a write at the wrong offset with OutOfRange and a client without a ref with InvalidArgument', async () => {
     const noRef = await writeCall(daemon, [{ action: 'STAT' }]);
     expect(noRef.error?.code).toBe(3);
@@ -403,7 +432,7 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd killed during a large write', (
     // What the ingest holds is exactly a prefix of what was sent.
     const prefix = createHash('sha256');
     for await (const chunk of createReadStream(big, { end: partial!.offset - 1 })) prefix.update(chunk as Buffer);
-    const status = await writeCall(second, [{ action: 'STAT', ref: 'big' }]);
+    const status = await writeCall(second, [{ action: 'STAT', ref: 'big' }], 'cancel');
     expect(status.error).toBeUndefined();
     expect((status.responses[0] as { digest: string }).digest).toBe(`sha256:${prefix.digest('hex')}`);
 

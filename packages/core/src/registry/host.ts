@@ -1,3 +1,5 @@
+// tsyringe needs the Reflect metadata polyfill loaded before it; loading it here frees every importer of core from it.
+import 'reflect-metadata';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import semver from 'semver';

@@ -59,7 +59,7 @@ export function bindService(server: Server, impl: RpcServiceImplementation, log:
     } else if (!def.responseStream) {
       handlers[method] = (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         Promise.resolve()
-          .then(() => handler(call as AsyncIterable<unknown>, contextOf(call.metadata, call)))
+          .then(() => handler(requestsOf(call), contextOf(call.metadata, call)))
           .then(
             (response) => {
               done(0);
@@ -71,7 +71,7 @@ export function bindService(server: Server, impl: RpcServiceImplementation, log:
     } else {
       handlers[method] = (call: ServerDuplexStream<unknown, unknown>) => {
         const ctx = contextOf(call.metadata, call);
-        writeAll(call, () => handler(call as AsyncIterable<unknown>, ctx) as AsyncIterable<unknown>, ctx.signal).then(
+        writeAll(call, () => handler(requestsOf(call), ctx) as AsyncIterable<unknown>, ctx.signal).then(
           () => done(0),
           (err: unknown) => call.emit('error', report(err)),
         );
@@ -91,6 +91,14 @@ async function writeAll(
     if (!call.write(message)) await Promise.race([once(call, 'drain'), once(signal, 'abort')]);
   }
   if (!signal.aborted) call.end();
+}
+
+/**
+ * The request stream as an AsyncIterable that leaves the call open when the client half-closes or the handler stops
+ * reading: iterating a grpc-js call directly destroys it at the end, and the final status would never be sent.
+ */
+function requestsOf(call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
+  return call.iterator({ destroyOnReturn: false });
 }
 
 function kindOf(def: { requestStream: boolean; responseStream: boolean }): string {

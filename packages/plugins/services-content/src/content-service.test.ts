@@ -249,6 +249,14 @@ describe('ContentService', () => {
       await atCommit.send({ action: 'WRITE', data });
       expect((await failure(atCommit.send({ action: 'COMMIT', offset: data.length }))).errdef).toBe('already-exists');
       expect((await handlers.ListStatuses({ filters: [] }, rpc())).statuses).toEqual([]);
+
+      // An expected digest that turns up on a later message and is already there ends the call and the ingest.
+      const later = new WriteCall(handlers, rpc());
+      await later.send({ action: 'STAT', ref: 'fourth' });
+      await later.send({ action: 'WRITE', data: data.subarray(0, 5) });
+      const err2 = await failure(later.send({ action: 'WRITE', offset: 5, data: data.subarray(5), expected: sha256(data) }));
+      expect(err2).toEqual({ errdef: 'already-exists', message: `blob with expected digest ${sha256(data)} exists` });
+      expect((await handlers.ListStatuses({ filters: [] }, rpc())).statuses).toEqual([]);
     });
 
     it('refuses to commit bytes that do not match the expected digest and keeps no blob', async () => {

@@ -1,0 +1,131 @@
+// What every command gets: the global options, the output streams and a BerthClient made on first use.
+import type { Readable, Writable } from 'node:stream';
+import { BerthClient, isServiceError } from '@berth/client';
+import { InvalidArgumentError, isUnavailable, wireMessageOf } from '@berth/core';
+import { parseTimeout } from './args.js';
+import { formatTable, type TableOptions } from './format.js';
+
+export const DEFAULT_ADDRESS = '/run/berth/berth.sock';
+export const DEFAULT_NAMESPACE = 'default';
+export const OUTPUT_FORMATS = ['table', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Global options as commander hands them over (strings, env and defaults already applied). */
+export interface RawGlobalOptions {
+  address?: string;
+  namespace?: string;
+  format?: string;
+  timeout?: string;
+  lease?: string;
+}
+
+export interface GlobalOptions {
+  readonly address: string;
+  readonly namespace: string;
+  readonly format: OutputFormat;
+  /** Deadline of each unary request in ms; 0 = none. */
+  readonly timeoutMs: number;
+  /** Lease sent with every request (`containerd-lease`), if any. */
+  readonly lease?: string;
+}
+
+export function resolveGlobalOptions(raw: RawGlobalOptions): GlobalOptions {
+  const format = raw.format ?? 'table';
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
+    throw new InvalidArgumentError(`unknown format ${JSON.stringify(format)} (expected ${OUTPUT_FORMATS.join(' or ')})`);
+  }
+  return {
+    address: raw.address || DEFAULT_ADDRESS,
+    namespace: raw.namespace || DEFAULT_NAMESPACE,
+    format: format as OutputFormat,
+    timeoutMs: raw.timeout ? parseTimeout(raw.timeout) : 0,
+    ...(raw.lease ? { lease: raw.lease } : {}),
+  };
+}
+
+export interface CliIo {
+  readonly stdin: Readable;
+  readonly stdout: Writable;
+  readonly stderr: Writable & { readonly isTTY?: boolean };
+}
+
+/** Thrown by a command whose failures were already printed: exit 1 without another message. */
+export class ReportedFailure extends Error {
+  constructor() {
+    super('failures were reported');
+    this.name = 'ReportedFailure';
+  }
+}
+
+export class CliContext {
+  private client: BerthClient | undefined;
+  private globals: GlobalOptions | undefined;
+
+  constructor(readonly io: CliIo) {}
+
+  /** Set by the root command's preAction hook, before any command runs. */
+  setGlobals(globals: GlobalOptions): void {
+    this.globals = globals;
+  }
+
+  get options(): GlobalOptions {
+    if (!this.globals) throw new Error('global options are not parsed yet');
+    return this.globals;
+  }
+
+  get json(): boolean {
+    return this.options.format === 'json';
+  }
+
+  /** The client of the daemon at --address, created on first use. */
+  berth(): BerthClient {
+    this.client ??= new BerthClient({
+      address: this.options.address,
+      namespace: this.options.namespace,
+      lease: this.options.lease,
+      timeoutMs: this.options.timeoutMs || undefined,
+    });
+    return this.client;
+  }
+
+  write(text: string): void {
+    this.io.stdout.write(text);
+  }
+
+  line(text = ''): void {
+    this.io.stdout.write(`${text}\n`);
+  }
+
+  table(rows: readonly (readonly string[])[], options?: TableOptions): void {
+    this.io.stdout.write(formatTable(rows, options));
+  }
+
+  printJson(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** An error on stderr (`berth: <message>`) for a command that goes on and fails at the end. */
+  error(message: string): void {
+    this.io.stderr.write(`berth: ${message}\n`);
+  }
+
+  /** A warning on stderr that does not fail the command (ctr logs these). */
+  warn(message: string): void {
+    this.io.stderr.write(`berth: warning: ${message}\n`);
+  }
+
+  /** The text after `berth: ` for a failure. */
+  describeError(err: unknown): string {
+    const cause = (err as { cause?: unknown } | null)?.cause;
+    if (isUnavailable(err) && isServiceError(cause) && cause.details.startsWith('No connection established')) {
+      const last = /Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/.exec(cause.details)?.[1];
+      return `cannot connect to berthd at ${this.globals?.address ?? DEFAULT_ADDRESS}${last ? `: ${last}` : ''}`;
+    }
+    return wireMessageOf(err);
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+}

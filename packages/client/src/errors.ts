@@ -1,0 +1,80 @@
+// The client side of the wire error round trip (containerd's errdefs.FromGRPC): a grpc-js ServiceError becomes the
+// core errdef class, so callers test errors with isNotFound() & co. and never look at gRPC codes.
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { errorFromErrdef, isErrdef, type BerthError, type Errdef } from '@berth/core';
+
+/** Trailing metadata key where berthd puts the fine-grained errdef of a failed call. */
+export const ERRDEF_METADATA_KEY = 'berth-errdef';
+
+/** The class a gRPC code stands for when the server did not say (containerd's FromGRPC, extended to every code). */
+const CODE_TO_ERRDEF: Readonly<Record<number, Errdef>> = {
+  [status.CANCELLED]: 'cancelled',
+  [status.UNKNOWN]: 'unknown',
+  [status.INVALID_ARGUMENT]: 'invalid-argument',
+  [status.DEADLINE_EXCEEDED]: 'deadline-exceeded',
+  [status.NOT_FOUND]: 'not-found',
+  [status.ALREADY_EXISTS]: 'already-exists',
+  [status.PERMISSION_DENIED]: 'permission-denied',
+  [status.RESOURCE_EXHAUSTED]: 'resource-exhausted',
+  [status.FAILED_PRECONDITION]: 'failed-precondition',
+  [status.ABORTED]: 'aborted',
+  [status.OUT_OF_RANGE]: 'out-of-range',
+  [status.UNIMPLEMENTED]: 'not-implemented',
+  [status.INTERNAL]: 'internal',
+  [status.UNAVAILABLE]: 'unavailable',
+  [status.DATA_LOSS]: 'data-loss',
+  [status.UNAUTHENTICATED]: 'unauthenticated',
+};
+
+/**
+ * The text that ends wire messages of a class (containerd's class errors, as core's wireMessageOf appends them).
+ * fromGrpc strips it, like containerd's rebaseMessage, so that wireMessageOf() of the rebuilt error gives back the
+ * server's message instead of `…: not found: not found`.
+ */
+export const ERRDEF_SUFFIX: Readonly<Partial<Record<Errdef, string>>> = {
+  'invalid-argument': 'invalid argument',
+  'not-found': 'not found',
+  'already-exists': 'already exists',
+  'failed-precondition': 'failed precondition',
+  conflict: 'conflict',
+  'not-modified': 'not modified',
+  'not-implemented': 'not implemented',
+  unavailable: 'unavailable',
+};
+
+/** Structural test for the error objects grpc-js hands to callbacks and stream 'error' events. */
+export function isServiceError(err: unknown): err is ServiceError {
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<ServiceError>).code === 'number' &&
+    typeof (err as Partial<ServiceError>).details === 'string'
+  );
+}
+
+function errdefOfServiceError(err: ServiceError): Errdef {
+  const values = err.metadata?.get(ERRDEF_METADATA_KEY) ?? [];
+  const sent = values.length > 0 ? String(values[0]) : undefined;
+  if (sent !== undefined && isErrdef(sent)) return sent;
+  return CODE_TO_ERRDEF[err.code] ?? 'unknown';
+}
+
+/** Removes the class suffix from the end of a wire message (`x: not found` -> `x`; `not found` -> ``). */
+export function rebaseMessage(errdef: Errdef, message: string): string {
+  const suffix = ERRDEF_SUFFIX[errdef];
+  if (!suffix) return message;
+  if (message === suffix) return '';
+  return message.endsWith(`: ${suffix}`) ? message.slice(0, -(suffix.length + 2)) : message;
+}
+
+/**
+ * Maps a grpc-js ServiceError to the core errdef class: the class named in the `berth-errdef` trailer when the
+ * server sent one (berthd does), else the class of the gRPC code. The message is the status details without the
+ * class suffix; the original error is the `cause`. Anything that is not a ServiceError is returned unchanged.
+ */
+export function fromGrpc(err: unknown): unknown {
+  if (!isServiceError(err)) return err;
+  const errdef = errdefOfServiceError(err);
+  const rebuilt: BerthError = errorFromErrdef(errdef, rebaseMessage(errdef, err.details));
+  rebuilt.cause = err;
+  return rebuilt;
+}
