@@ -14,12 +14,21 @@ for _ in $(seq 100); do [ -S "$SOCK" ] && ctr --address "$SOCK" version >/dev/nu
 kill -0 "$pid" 2>/dev/null || { cat "$LOG"; exit 1; }
 berth() { node packages/cli/dist/main.js --address "$SOCK" "$@"; }
 run() { echo; echo "\$ $*"; "$@"; }
+# A previous demo that was interrupted may have left its namespace behind.
+for d in $(ctr --address "$SOCK" -n demo content ls -q 2>/dev/null); do ctr --address "$SOCK" -n demo content rm "$d" >/dev/null; done
+ctr --address "$SOCK" namespaces rm demo >/dev/null 2>&1 || true
 run ctr --address "$SOCK" version
 run ctr --address "$SOCK" plugins ls
 run berth plugins ls
 run ctr --address "$SOCK" namespaces create demo owner=berth
 run ctr --address "$SOCK" namespaces ls
-echo "hello from berth" > /tmp/berth-demo-blob
-run ctr --address "$SOCK" -n demo content ingest demo-ref < /tmp/berth-demo-blob
+blob=$(mktemp /tmp/berth-demo-blob.XXXXXX)
+echo "hello from berth" > "$blob"
+run ctr --address "$SOCK" -n demo content ingest demo-ref < "$blob"
 run ctr --address "$SOCK" -n demo content ls
 run berth -n demo content ls
+digest="sha256:$(sha256sum "$blob" | cut -d' ' -f1)"
+rm -f "$blob"
+# Leave the daemon's root as we found it, so the demo can run again.
+run ctr --address "$SOCK" -n demo content rm "$digest"
+run ctr --address "$SOCK" namespaces rm demo

@@ -1,7 +1,7 @@
 // The client side of the wire error round trip (containerd's errdefs.FromGRPC): a grpc-js ServiceError becomes the
 // core errdef class, so callers test errors with isNotFound() & co. and never look at gRPC codes.
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { errorFromErrdef, isErrdef, type BerthError, type Errdef } from '@berth/core';
+import { ERRDEF_SUFFIX, errorFromErrdef, isErrdef, type BerthError, type Errdef } from '@berth/core';
 
 /** Trailing metadata key where berthd puts the fine-grained errdef of a failed call. */
 export const ERRDEF_METADATA_KEY = 'berth-errdef';
@@ -26,21 +26,6 @@ const CODE_TO_ERRDEF: Readonly<Record<number, Errdef>> = {
   [status.UNAUTHENTICATED]: 'unauthenticated',
 };
 
-/**
- * The text that ends wire messages of a class (containerd's class errors, as core's wireMessageOf appends them).
- * fromGrpc strips it, like containerd's rebaseMessage, so that wireMessageOf() of the rebuilt error gives back the
- * server's message instead of `…: not found: not found`.
- */
-export const ERRDEF_SUFFIX: Readonly<Partial<Record<Errdef, string>>> = {
-  'invalid-argument': 'invalid argument',
-  'not-found': 'not found',
-  'already-exists': 'already exists',
-  'failed-precondition': 'failed precondition',
-  conflict: 'conflict',
-  'not-modified': 'not modified',
-  'not-implemented': 'not implemented',
-  unavailable: 'unavailable',
-};
 
 /** Structural test for the error objects grpc-js hands to callbacks and stream 'error' events. */
 export function isServiceError(err: unknown): err is ServiceError {

@@ -8,6 +8,6 @@ export {
   type ServiceClient,
   type ServiceClientDefaults,
 } from './service-client.js';
-export { fromGrpc, isServiceError, rebaseMessage, ERRDEF_METADATA_KEY, ERRDEF_SUFFIX } from './errors.js';
+export { fromGrpc, isServiceError, rebaseMessage, ERRDEF_METADATA_KEY } from './errors.js';
 export { AsyncQueue } from './async-queue.js';
 export { Lockstep } from './lockstep.js';

@@ -26,7 +26,7 @@ export const ERRDEFS = [
 export type Errdef = (typeof ERRDEFS)[number];
 
 /** The text containerd appends to messages of each class, so Go clients classify our errors the same way. */
-const SUFFIX: Partial<Record<Errdef, string>> = {
+export const ERRDEF_SUFFIX: Readonly<Partial<Record<Errdef, string>>> = {
   'invalid-argument': 'invalid argument',
   'not-found': 'not found',
   'already-exists': 'already exists',
@@ -155,7 +155,7 @@ export const isUnknown = is('unknown');
 /** The message to put on the wire, ending with containerd's suffix for its class (`…: not found`). */
 export function wireMessageOf(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  const suffix = SUFFIX[errdefOf(err)];
+  const suffix = ERRDEF_SUFFIX[errdefOf(err)];
   if (!suffix || message === suffix || message.endsWith(`: ${suffix}`)) return message;
   return message ? `${message}: ${suffix}` : suffix;
 }
