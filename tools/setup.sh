@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci)
+# golang-github-containerd-containerd-dev: containerd 1.6's .proto files, the reference the api tests check ours against.
+APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Berthd, DAEMON_MAIN, hasCtr, hasRoot, run, startBerthd } from './harness.js';
 import { unaryCall } from './grpc-raw.js';
+import { packAny, ServiceNames, TtrpcClient } from '@berth/api';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -111,6 +112,28 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd with ctr', () => {
     } finally {
       all.stop();
       filtered.stop();
+    }
+  });
+
+  it('takes events forwarded by shims on the ttrpc socket and hands them to ctr events', async () => {
+    const events = spawnEvents(daemon.address, ['topic=="/tasks/exit"']);
+    await new Promise((r) => setTimeout(r, 500));
+    const client = await TtrpcClient.connect(`${daemon.address}.ttrpc`, { metadata: { 'containerd-namespace-ttrpc': 'shimns' } });
+    try {
+      await client.service(ServiceNames.TtrpcEvents).Forward({
+        envelope: {
+          timestamp: { seconds: Math.floor(Date.now() / 1000), nanos: 0 },
+          namespace: 'shimns',
+          topic: '/tasks/exit',
+          event: packAny('containerd.events.TaskExit', { container_id: 'c1', id: 'c1', pid: 4242, exit_status: 3 }),
+        },
+      });
+      await waitFor(() => events.output().includes('/tasks/exit'));
+      expect(events.output()).toMatch(/shimns\s+\/tasks\/exit\s+\{"container_id":"c1","id":"c1","pid":4242,"exit_status":3/);
+      await expect(client.service(ServiceNames.TtrpcEvents).Forward({ envelope: null })).rejects.toMatchObject({ code: 3 });
+    } finally {
+      await client.close();
+      events.stop();
     }
   });
 
