@@ -1,18 +1,16 @@
 import type { Command } from 'commander';
 import type { containerd } from '@berth/api';
-import { Lockstep, type BerthClient } from '@berth/client';
-import { InvalidArgumentError, isAlreadyExists, isNotFound, DataLossError } from '@berth/core';
+import { InvalidArgumentError, isNotFound, DataLossError } from '@berth/core';
 import { labelUpdate, parseDigest, parseLabels, parseSize } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { formatLabels, formatTimestamp, humanDuration, humanSize, timestampToDate } from '../format.js';
+import { ingest, progressLine } from '../ingest.js';
+import { registerFetchBlob } from './fetch-blob.js';
+
+export { WRITE_CHUNK_BYTES, ingest, rechunk, type IngestOptions, type IngestResult, type IngestSource } from '../ingest.js';
 
 type Info = containerd.services.content.v1.Info;
 type Status = containerd.services.content.v1.Status;
-type WriteRequest = containerd.services.content.v1.WriteContentRequestInput;
-type WriteResponse = containerd.services.content.v1.WriteContentResponse;
-
-/** Bytes per WRITE message (ctr copies with a 1 MiB buffer). */
-export const WRITE_CHUNK_BYTES = 1 << 20;
 
 function infoJson(info: Info) {
   return {
@@ -38,113 +36,6 @@ function statusJson(status: Status) {
 function age(ts: Info['created_at'], now: number): string {
   const date = timestampToDate(ts);
   return date ? humanDuration(now - date.getTime()) : '-';
-}
-
-/** Re-cuts a byte stream into chunks of `size` bytes (the last may be shorter), after dropping `skip` bytes. */
-export async function* rechunk(source: AsyncIterable<Uint8Array | string>, size: number, skip = 0): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let length = 0;
-  let toSkip = skip;
-  for await (const piece of source) {
-    let chunk = typeof piece === 'string' ? Buffer.from(piece) : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    if (toSkip > 0) {
-      const dropped = Math.min(toSkip, chunk.length);
-      chunk = chunk.subarray(dropped);
-      toSkip -= dropped;
-    }
-    if (chunk.length === 0) continue;
-    parts.push(chunk);
-    length += chunk.length;
-    while (length >= size) {
-      const all = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, length);
-      yield all.subarray(0, size);
-      parts = length > size ? [all.subarray(size)] : [];
-      length -= size;
-    }
-  }
-  if (toSkip > 0) throw new InvalidArgumentError(`input ended ${toSkip} bytes before the offset of the existing ingest`);
-  if (length > 0) yield Buffer.concat(parts, length);
-}
-
-export interface IngestOptions {
-  readonly expectedSize?: number;
-  readonly expectedDigest?: string;
-  readonly onProgress?: (offset: number, total: number) => void;
-}
-
-export interface IngestResult {
-  readonly digest: string;
-  readonly size: number;
-  /** True when the store already had the blob (ctr treats that as success). */
-  readonly existed: boolean;
-}
-
-/**
- * Writes a blob under `ref` the way ctr's content.WriteBlob does over Content.Write: STAT with ref/total/expected,
- * STAT for the resume offset (skipping that many input bytes), WRITE chunks, then COMMIT.
- */
-export async function ingest(client: BerthClient, ref: string, source: AsyncIterable<Uint8Array | string>, options: IngestOptions = {}): Promise<IngestResult> {
-  const total = options.expectedSize ?? 0;
-  const expected = options.expectedDigest ?? '';
-  const existing = (): IngestResult => ({ digest: expected, size: total, existed: true });
-  const stream = new Lockstep<WriteRequest, WriteResponse>((requests) => client.content.Write(requests));
-  try {
-    try {
-      await stream.send({ action: 'STAT', ref, total, expected });
-    } catch (err) {
-      if (isAlreadyExists(err)) return existing();
-      throw err;
-    }
-    const status = await stream.send({ action: 'STAT' });
-    let offset = status.offset;
-    let digest = status.digest;
-    options.onProgress?.(offset, status.total || total);
-    for await (const data of rechunk(source, WRITE_CHUNK_BYTES, offset)) {
-      const res = await stream.send({ action: 'WRITE', offset, data });
-      if (res.offset !== offset + data.length) {
-        throw new DataLossError(`short write to ${ref}: ${res.offset - offset} of ${data.length} bytes taken`);
-      }
-      offset = res.offset;
-      digest = res.digest || digest;
-      options.onProgress?.(offset, res.total || total);
-    }
-    let committed: WriteResponse;
-    try {
-      committed = await stream.send({ action: 'COMMIT', offset, total, expected });
-    } catch (err) {
-      if (isAlreadyExists(err)) return { digest: expected || digest, size: offset, existed: true };
-      throw err;
-    }
-    if (total !== 0 && committed.offset !== total) throw new DataLossError(`unexpected size: ${committed.offset} != ${total}`);
-    if (expected !== '' && committed.digest !== expected) throw new DataLossError(`unexpected digest: ${committed.digest} != ${expected}`);
-    await stream.close();
-    return { digest: committed.digest || digest, size: committed.offset, existed: false };
-  } finally {
-    await stream.cancel().catch(() => {});
-  }
-}
-
-/** A `\r`-rewritten progress line on a TTY, at most every 100 ms. */
-function progressLine(ctx: CliContext, ref: string): { update(offset: number, total: number): void; done(): void } {
-  let last = 0;
-  let text = '';
-  const draw = () => ctx.io.stderr.write(`\r\x1b[K${text}`);
-  return {
-    update(offset, total) {
-      text = `${ref}: ${humanSize(offset)}${total > 0 ? ` / ${humanSize(total)}` : ''}`;
-      const now = Date.now();
-      if (now - last >= 100) {
-        last = now;
-        draw();
-      }
-    },
-    done() {
-      if (text) {
-        draw();
-        ctx.io.stderr.write('\n');
-      }
-    },
-  };
 }
 
 export function registerContent(program: Command, ctx: CliContext): void {
@@ -206,11 +97,15 @@ export function registerContent(program: Command, ctx: CliContext): void {
     .option('--expected-digest <digest>', 'fail unless the blob has this digest', parseDigest)
     .action(async (ref: string, opts: { expectedSize?: number; expectedDigest?: string }) => {
       if (ref === '') throw new InvalidArgumentError('must specify a transaction reference');
-      const progress = ctx.io.stderr.isTTY ? progressLine(ctx, ref) : undefined;
+      const progress = ctx.io.stderr.isTTY
+        ? progressLine(ctx, (offset: number, total: number) => `${ref}: ${humanSize(offset)}${total > 0 ? ` / ${humanSize(total)}` : ''}`)
+        : undefined;
       const result = await ingest(ctx.berth(), ref, ctx.io.stdin, { ...opts, onProgress: progress?.update });
       progress?.done();
       if (ctx.json) ctx.printJson({ ref, ...result });
     });
+
+  registerFetchBlob(content, ctx);
 
   content
     .command('active')
