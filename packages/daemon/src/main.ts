@@ -29,14 +29,14 @@ interface Flags {
 }
 
 /** The config file (when given, or present at the default path) with command-line flags on top. */
-async function resolveConfig(flags: Flags): Promise<{ config: ServerConfig; baseDir: string }> {
+async function resolveConfig(flags: Flags): Promise<{ config: ServerConfig; baseDir: string; file?: string }> {
   const file = flags.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   const config = file ? await loadServerConfigFile(file) : validateServerConfig({});
   if (flags.address) config.grpc.address = resolve(flags.address);
   if (flags.root) config.root = resolve(flags.root);
   if (flags.state) config.state = resolve(flags.state);
   if (flags.logLevel) config.debug.level = flags.logLevel;
-  return { config, baseDir: file ? dirname(resolve(file)) : process.cwd() };
+  return { config, baseDir: file ? dirname(resolve(file)) : process.cwd(), file };
 }
 
 async function composition(config: ServerConfig, baseDir: string) {
@@ -45,11 +45,11 @@ async function composition(config: ServerConfig, baseDir: string) {
 }
 
 async function run(flags: Flags): Promise<void> {
-  const { config, baseDir } = await resolveConfig(flags);
+  const { config, baseDir, file } = await resolveConfig(flags);
   const log = createLogger({ level: config.debug.level });
   const { plugins, sources } = await composition(config, baseDir);
   log.info('starting berthd', { version: DAEMON_VERSION, revision: DAEMON_REVISION, root: config.root, state: config.state });
-  const daemon = await Daemon.start({ config, plugins, sources, log });
+  const daemon = await Daemon.start({ config, plugins, sources, log, configSource: file });
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
@@ -94,9 +94,14 @@ configCommand
   .command('validate [file]')
   .description('check a configuration file (and the plugins it names) without starting anything')
   .action(async (file: string | undefined) => {
-    const { config, baseDir } = await resolveConfig({ config: file ?? program.opts<Flags>().config ?? DEFAULT_CONFIG_FILE });
+    const source = file ?? program.opts<Flags>().config ?? DEFAULT_CONFIG_FILE;
+    const { config, baseDir } = await resolveConfig({ config: source });
     const { plugins, sources } = await composition(config, baseDir);
+    // Warnings (a section for a plugin that is not in the composition, say) are shown, not failed on.
+    const log = createLogger({ level: 'warn', write: (line) => process.stderr.write(`${line}\n`) });
     PluginHost.create({
+      log,
+      configSource: source,
       plugins,
       sources,
       server: { root: config.root, state: config.state, grpcAddress: config.grpc.address, ttrpcAddress: ttrpcAddressOf(config), version: DAEMON_VERSION, revision: DAEMON_REVISION },

@@ -13,6 +13,7 @@ import {
   type ServerInfo,
 } from '@berth/core';
 import { bindService } from './grpc/bind.js';
+import { widenFlowControlWindows } from './grpc/flow-control.js';
 import { toWireStatus } from './grpc/errgrpc.js';
 import { DaemonMetrics, serveMetrics } from './metrics-http.js';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket.js';
@@ -26,6 +27,8 @@ export interface DaemonOptions {
   readonly plugins: readonly AnyPluginManifest[];
   readonly sources?: Readonly<Record<string, string>>;
   readonly log: Logger;
+  /** The config file, named in config errors. */
+  readonly configSource?: string;
 }
 
 /**
@@ -67,6 +70,7 @@ export class Daemon {
       disabled: config.disabled_plugins,
       required: config.required_plugins,
       sources: options.sources,
+      configSource: options.configSource,
       log,
     });
     const daemon = new Daemon(host, info, options);
@@ -88,12 +92,15 @@ export class Daemon {
     this.grpc = new Server({
       'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
       'grpc.max_send_message_length': config.grpc.max_send_message_size,
+      // Channelz bookkeeping costs on every call and nothing here serves it.
+      'grpc.enable_channelz': 0,
     });
     const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
     for (const impl of mergeByService(grpcImpls)) bindService(this.grpc, impl, log, metrics.observe);
     await new Promise<void>((resolve, reject) =>
       this.grpc!.bindAsync(`unix://${this.info.grpcAddress}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
+    if (!widenFlowControlWindows(this.grpc)) log.warn('cannot widen grpc flow-control windows: content transfers will be slower');
     await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
 
     this.ttrpc = new TtrpcServer({

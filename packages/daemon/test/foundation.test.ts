@@ -218,6 +218,7 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd composition and configuration',
       `plugin_packages = ["${fixture('configurable-plugin.mjs')}"]\n[plugins."io.berth.fixture.v1.configurable"]\nintervall = 5\n[plugins."io.containerd.gc.v1.scheduler"]\npause_threshold = "high"`,
     ).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/invalid configuration in \/tmp\/berth-it-\w+\/config\.toml:/);
     expect((err as Error).message).toContain('plugins."io.berth.fixture.v1.configurable"/intervall: unknown key "intervall"');
     expect((err as Error).message).toContain('plugins."io.containerd.gc.v1.scheduler"/pause_threshold: must be number');
   });
@@ -262,6 +263,10 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd composition and configuration',
       await writeFile(`${dir}/c.toml`, def.stdout);
       const ok = await run(process.execPath, [DAEMON_MAIN, 'config', 'validate', `${dir}/c.toml`]);
       expect(ok.code, ok.stderr).toBe(0);
+      await writeFile(`${dir}/typo.toml`, `${def.stdout}\n[plugins."io.containerd.gc.v1.schedular"]\npause_threshold = 0.1\n`);
+      const typo = await run(process.execPath, [DAEMON_MAIN, 'config', 'validate', `${dir}/typo.toml`]);
+      expect(typo.code).toBe(0);
+      expect(typo.stderr).toMatch(/config section for an unknown plugin is ignored" section=io\.containerd\.gc\.v1\.schedular known=.*io\.containerd\.gc\.v1\.scheduler/);
       await writeFile(`${dir}/bad.toml`, def.stdout.replace('[grpc]', '[grpc]\nadress = "x"'));
       const bad = await run(process.execPath, [DAEMON_MAIN, 'config', 'validate', `${dir}/bad.toml`]);
       expect(bad.code).toBe(1);

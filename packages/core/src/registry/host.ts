@@ -49,6 +49,8 @@ export interface HostOptions {
   readonly provided?: ReadonlyArray<readonly [AnyToken, unknown]>;
   /** Where each third-party plugin came from, by URI. */
   readonly sources?: Readonly<Record<string, string>>;
+  /** The config file the sections came from, named in config errors. */
+  readonly configSource?: string;
   /** The plugin API version to check ranges against (tests). */
   readonly pluginApiVersion?: string;
 }
@@ -143,7 +145,7 @@ export class PluginHost implements PluginRegistryView {
       }
     }
     for (const uri of options.required ?? []) {
-      if (!this.entries.has(uri)) throw new ConfigInvalidError([`required_plugins: no plugin ${uri} in this composition`]);
+      if (!this.entries.has(uri)) throw new ConfigInvalidError([`required_plugins: no plugin ${uri} in this composition`], options.configSource);
     }
 
     // 3. Every config section, before any plugin runs.
@@ -170,7 +172,7 @@ export class PluginHost implements PluginRegistryView {
       if (!validate(value)) problems.push(...describeAjvErrors(`plugins."${entry.uri}"`, validate.errors));
       else entry.config = deepFreeze(value);
     }
-    if (problems.length > 0) throw new ConfigInvalidError(problems);
+    if (problems.length > 0) throw new ConfigInvalidError(problems, options.configSource);
 
     // 4. The graph: unsatisfied dependencies and cycles.
     const edges = new Map<string, string[]>();

@@ -255,6 +255,25 @@ describe('LocalContentStore', () => {
       expect((await r.read(0, 5000)).equals(data)).toBe(true);
       await r.close();
     });
+
+    it('reports a deleted blob as not found although a recent reader left its handle open', async () => {
+      const data = randomBytes(5000);
+      const w = await store.writer(ctx, { ref: 'cached' });
+      await w.write(data);
+      await w.commit(5000, '');
+      const first = await store.reader(ctx, sha256(data));
+      expect((await first.read(0, 10)).equals(data.subarray(0, 10))).toBe(true);
+      await first.close();
+      await store.delete(ctx, sha256(data));
+      await expect(store.reader(ctx, sha256(data))).rejects.toSatisfy(isNotFound);
+      // Committed again (same bytes), it reads again.
+      const again = await store.writer(ctx, { ref: 'cached-again' });
+      await again.write(data);
+      await again.commit(5000, '');
+      const second = await store.reader(ctx, sha256(data));
+      expect((await second.read(4000, 1000)).equals(data.subarray(4000))).toBe(true);
+      await second.close();
+    });
   });
 
   describe('persistence', () => {

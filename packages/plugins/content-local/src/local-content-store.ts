@@ -32,6 +32,7 @@ import {
 } from './fs-util.js';
 import { LabelStore } from './label-store.js';
 import { KeyedMutex, RefLocks } from './mutex.js';
+import { OpenBlobs } from './open-blobs.js';
 import { LocalContentReader, READ_CHUNK_SIZE } from './reader.js';
 import { LocalContentWriter, type IngestHost, type OpenIngest } from './writer.js';
 
@@ -57,6 +58,7 @@ export class LocalContentStore implements ContentStore {
   private readonly commits = new KeyedMutex();
   private readonly writers = new Set<LocalContentWriter>();
   private readonly readers = new Set<ContentReader>();
+  private readonly openBlobs = new OpenBlobs();
   private closed = false;
 
   private constructor(
@@ -150,9 +152,14 @@ export class LocalContentStore implements ContentStore {
     try {
       await unlink(this.blobPath(hex));
     } catch (err) {
-      if (hasErrno(err, 'ENOENT')) throw new NotFoundError(`content ${digest}: not found`, { cause: err });
+      if (hasErrno(err, 'ENOENT')) {
+        // Gone behind the store's back: a cached handle must not keep serving it.
+        this.openBlobs.forget(digest);
+        throw new NotFoundError(`content ${digest}: not found`, { cause: err });
+      }
       throw err;
     }
+    this.openBlobs.forget(digest);
     await this.labels.delete(digest).catch((err: unknown) => {
       this.log?.warn('failed to forget labels of deleted content', { digest, error: err });
     });
@@ -161,7 +168,7 @@ export class LocalContentStore implements ContentStore {
   async reader(ctx: OpContext, digest: string): Promise<ContentReader> {
     this.check(ctx);
     const hex = digestHex(digest);
-    const inner = await LocalContentReader.open(this.blobPath(hex), digest);
+    const inner = new LocalContentReader(await this.openBlobs.acquire(digest, this.blobPath(hex)), digest);
     // Track readers so close() of the store releases their file handles.
     const readers = this.readers;
     const tracked: ContentReader = {
@@ -249,6 +256,7 @@ export class LocalContentStore implements ContentStore {
       ...[...this.writers].map((w) => w.close()),
       ...[...this.readers].map((r) => r.close()),
     ]);
+    await this.openBlobs.close();
     for (const r of results) if (r.status === 'rejected') this.log?.warn('error closing content store', { error: r.reason });
   }
 

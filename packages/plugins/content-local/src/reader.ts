@@ -1,48 +1,28 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, OutOfRangeError, type ContentReader } from '@berth/core';
-import { hasErrno } from './fs-util.js';
+import { FailedPreconditionError, InvalidArgumentError, OutOfRangeError, type ContentReader } from '@berth/core';
+import type { BlobHandle } from './open-blobs.js';
 
 /** Size of the chunks `stream` yields (containerd's 1 MiB copy buffer). */
 export const READ_CHUNK_SIZE = 1 << 20;
 
-/** Random access to one committed blob through one open file handle. */
+/** Random access to one committed blob through a (possibly shared) read-only handle. */
 export class LocalContentReader implements ContentReader {
   private closed = false;
+  readonly size: number;
 
-  private constructor(
-    private readonly fh: FileHandle,
-    readonly size: number,
+  constructor(
+    private readonly handle: BlobHandle,
     readonly digest: string,
-  ) {}
+  ) {
+    this.size = handle.size;
+  }
 
-  static async open(path: string, digest: string): Promise<LocalContentReader> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (err) {
-      if (hasErrno(err, 'ENOENT')) throw new NotFoundError(`content digest ${digest}: not found`, { cause: err });
-      throw err;
-    }
-    try {
-      const st = await fh.stat();
-      return new LocalContentReader(fh, st.size, digest);
-    } catch (err) {
-      await fh.close();
-      throw err;
-    }
+  private get fh() {
+    return this.handle.fh;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
     this.checkRange(offset, length);
-    const n = Math.min(length, this.size - offset);
-    const buf = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const { bytesRead } = await this.fh.read(buf, filled, n - filled, offset + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return filled === n ? buf : buf.subarray(0, filled);
+    return this.handle.read(offset, Math.min(length, this.size - offset));
   }
 
   async *stream(offset = 0, length?: number): AsyncIterable<Buffer> {
@@ -64,7 +44,7 @@ export class LocalContentReader implements ContentReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    await this.handle.release();
   }
 
   private checkRange(offset: number, length: number): void {

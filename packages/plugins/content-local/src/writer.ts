@@ -93,16 +93,26 @@ export class LocalContentWriter implements ContentWriter {
   write(data: Uint8Array): Promise<void> {
     return this.ops.run(async () => {
       const fh = this.handle();
+      const length = data.byteLength;
+      if (length === 0) {
+        this.updatedAt = new Date();
+        return;
+      }
+      // Hash on this thread while the thread pool writes (both only read `data`). The digest must cover exactly
+      // what reached the file, so after a short or failed write it is rebuilt from the state before this call.
+      const before = this.hash.copy();
+      const first = fh.write(data, 0, length, this.offset);
+      this.hash.update(data);
       let done = 0;
       try {
-        while (done < data.byteLength) {
-          const { bytesWritten } = await fh.write(data, done, data.byteLength - done, this.offset);
-          // Hash exactly what reached the file, so offset and digest stay true even after a failed write.
-          this.hash.update(data.subarray(done, done + bytesWritten));
-          this.offset += bytesWritten;
+        done = (await first).bytesWritten;
+        while (done < length) {
+          const { bytesWritten } = await fh.write(data, done, length - done, this.offset + done);
           done += bytesWritten;
         }
       } finally {
+        if (done < length) this.hash = before.update(data.subarray(0, done));
+        this.offset += done;
         this.updatedAt = new Date();
       }
     });

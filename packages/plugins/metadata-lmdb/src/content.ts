@@ -125,7 +125,11 @@ export class LmdbContentStore implements ContentStore {
   }
 
   async reader(ctx: OpContext, digest: string): Promise<ContentReader> {
-    await this.info(ctx, digest);
+    // info() without building the info: clients read a blob in many small Read calls.
+    const ns = requireNamespace(ctx);
+    validateDigest(digest);
+    this.db.assertOpen();
+    if (!this.db.records.has(keys.blob(ns, digest))) throw blobNotFound(digest);
     return this.raw.reader(rawContext(ctx), digest);
   }
 

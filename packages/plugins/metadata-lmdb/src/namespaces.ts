@@ -20,7 +20,10 @@ export function namespaceExists(records: Records, ns: string): boolean {
   return records.has(keys.namespace(ns));
 }
 
-/** What still lives in a namespace, in containerd's words (`images`, `blobs`, ...). */
+/**
+ * What still lives in a namespace, in containerd's words (`images`, `blobs`, ...). As in containerd, leases and
+ * ingests do not keep a namespace alive: deleting it drops them, and GC reclaims the backend data they held.
+ */
 export function namespaceContents(records: Records, ns: string): string[] {
   const out: string[] = [];
   if (records.hasBelow(keys.images(ns), depth.image)) out.push('images');
@@ -31,8 +34,6 @@ export function namespaceContents(records: Records, ns: string): string[] {
       out.push(`snapshots on "${snapshotter}" snapshotter`);
     }
   }
-  if (records.hasBelow(keys.leases(ns), depth.lease)) out.push('leases');
-  if (records.hasBelow(keys.ingests(ns), depth.ingest)) out.push('ingests');
   return out;
 }
 

@@ -99,6 +99,7 @@ export class ContentService implements RpcServices {
     const op = opContextOf(ctx);
     const digest = checkDigest(req.digest);
     const reader = await this.store.reader(op, digest);
+    let closed = false;
     try {
       let offset = Math.max(0, req.offset);
       if (offset > reader.size) throw new OutOfRangeError(`read past object length ${reader.size} bytes`);
@@ -106,11 +107,17 @@ export class ContentService implements RpcServices {
       while (offset < end && !ctx.signal.aborted) {
         const data = await reader.read(offset, Math.min(READ_CHUNK_SIZE, end - offset));
         if (data.length === 0) throw new DataLossError(`content ${digest}: unexpected end of data at ${offset}`);
-        yield { offset, data };
+        const at = offset;
         offset += data.length;
+        // Release the reader before handing out the last chunk, so that the call ends right after it is sent.
+        if (offset >= end) {
+          closed = true;
+          await reader.close();
+        }
+        yield { offset: at, data };
       }
     } finally {
-      await reader.close();
+      if (!closed) await reader.close();
     }
   }
 }

@@ -1,6 +1,7 @@
 import { implementService, publishEvent, ServiceNames, type containerd } from '@berth/api';
 import {
   InvalidArgumentError,
+  isNotFound,
   namespaceOf,
   type EventPublisher,
   type Labels,
@@ -22,7 +23,7 @@ export class NamespacesService implements RpcServices {
     this.services = [
       implementService(ServiceNames.Namespaces, {
         Get: async (req) => ({ namespace: await this.get(req.name) }),
-        List: async () => ({ namespaces: await Promise.all((await store.list()).map((name) => this.get(name))) }),
+        List: async () => ({ namespaces: await this.list() }),
         Create: async (req, ctx) => {
           const { name, labels } = required(req.namespace);
           await store.create(name, labels);
@@ -47,6 +48,15 @@ export class NamespacesService implements RpcServices {
         },
       }),
     ];
+  }
+
+  /** Every namespace with its labels; one deleted while we read is left out rather than failing the list. */
+  private async list(): Promise<Namespace[]> {
+    const found = await Promise.all((await this.store.list()).map((name) => this.get(name).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    })));
+    return found.filter((ns): ns is Namespace => ns !== undefined);
   }
 
   private async get(name: string): Promise<Namespace> {
