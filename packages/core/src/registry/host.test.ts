@@ -86,7 +86,8 @@ describe('PluginHost', () => {
       const [clock, store] = t.host.list();
       expect(clock).toMatchObject({ status: 'error', error: { code: 'BERTH_ERR_PLUGIN_API_MISMATCH' } });
       expect(clock!.error!.message).toBe('plugin io.berth.test.v1.clock@1.0.0 requires plugin API ^0.3.0, but this host provides 1.0.0');
-      expect(store).toMatchObject({ status: 'error', error: { code: 'BERTH_ERR_PLUGIN_DEP_MISSING' } });
+      expect(store).toMatchObject({ status: 'error', error: { message: 'dependency io.berth.test.v1.clock failed to load: plugin io.berth.test.v1.clock@1.0.0 requires plugin API ^0.3.0, but this host provides 1.0.0' } });
+      expect(store!.requires).toEqual(['io.berth.test.v1']);
     } finally {
       await t.close();
     }

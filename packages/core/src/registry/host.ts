@@ -136,8 +136,8 @@ export class PluginHost implements PluginRegistryView {
       const range = semver.validRange(manifest.pluginApi);
       if (!range || !semver.satisfies(apiVersion, range, { includePrerelease: semver.prerelease(apiVersion) !== null })) {
         this.fail(entry, new PluginApiMismatchError(uri, manifest.version, manifest.pluginApi, apiVersion));
-        continue;
       }
+      // A refused plugin still counts as a provider, so its dependents name it when they fail.
       if (manifest.provides) {
         const list = this.providers.get(manifest.provides.key) ?? [];
         list.push(entry);
@@ -272,7 +272,7 @@ export class PluginHost implements PluginRegistryView {
         return this.skip(entry, `dependency ${candidates.map((c) => c.uri).join(', ')} was skipped`);
       } else {
         const failed = candidates.find((c) => c.status === 'error');
-        return this.fail(entry, new Error(`dependency ${failed?.uri ?? token.id} failed to load`, { cause: failed?.error }));
+        return this.fail(entry, new Error(`dependency ${failed?.uri ?? token.id} failed to load: ${failed?.error?.message ?? 'unknown error'}`, { cause: failed?.error }));
       }
     }
     const ctx: PluginContext = {

@@ -182,6 +182,16 @@ describe('ContentService', () => {
       await call.end();
     });
 
+    it('answers an action it does not know with an empty message and writes nothing', async () => {
+      const call = new WriteCall(handlers, rpc());
+      await call.send({ action: 'STAT', ref: 'future-action' });
+      const odd = await call.send({ action: 7 as never, data: Buffer.from('ignored') });
+      expect(odd.offset ?? 0).toBe(0);
+      expect(odd.digest ?? '').toBe('');
+      expect((await handlers.Status({ ref: 'future-action' }, rpc())).status).toMatchObject({ offset: 0 });
+      await call.end();
+    });
+
     it('requires a ref on the first message', async () => {
       const call = new WriteCall(handlers, rpc());
       expect(await failure(call.send({ action: 'STAT' }))).toEqual({

@@ -64,7 +64,7 @@ export async function* writeSession(
         response.started_at = toTimestamp(status.startedAt);
         response.updated_at = toTimestamp(status.updatedAt);
         response.total = total;
-      } else {
+      } else if (req.action === 'WRITE' || req.action === 'COMMIT') {
         response.offset = await append(writer, req, status.offset);
         if (req.action === 'COMMIT') {
           const labels = Object.keys(req.labels).length > 0 ? { labels: { ...req.labels } } : {};
@@ -72,6 +72,7 @@ export async function* writeSession(
         }
         response.digest = writer.digest();
       }
+      // Any other action (a newer client's) is answered with an empty message, as containerd's switch does.
 
       yield response;
       if (req.action === 'COMMIT') return;
