@@ -52,33 +52,13 @@ export function bindService(server: Server, impl: RpcServiceImplementation, log:
       done(wire.code);
       return toServiceError(err);
     };
-    if (!def.requestStream && !def.responseStream) {
-      handlers[method] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+    // The request is one message, or (client and bidi streaming) the stream of them.
+    const requestOf = (call: AnyCall): unknown => (def.requestStream ? requestsOf(call as StreamingCall) : (call as { request: unknown }).request);
+    if (!def.responseStream) {
+      handlers[method] = (call: AnyCall, callback: sendUnaryData<unknown>) => {
         const { ctx, finish } = contextOf(call.metadata, call);
         Promise.resolve()
-          .then(() => handler(call.request, ctx))
-          .then(
-            (response) => {
-              finish();
-              done(0);
-              callback(null, response);
-            },
-            (err: unknown) => callback(report(err)),
-          );
-      };
-    } else if (!def.requestStream) {
-      handlers[method] = (call: ServerWritableStream<unknown, unknown>) => {
-        const { ctx, finish } = contextOf(call.metadata, call);
-        writeAll(call, () => handler(call.request, ctx) as AsyncIterable<unknown>, ctx.signal, finish).then(
-          () => done(0),
-          (err: unknown) => call.emit('error', report(err)),
-        );
-      };
-    } else if (!def.responseStream) {
-      handlers[method] = (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const { ctx, finish } = contextOf(call.metadata, call);
-        Promise.resolve()
-          .then(() => handler(requestsOf(call), ctx))
+          .then(() => handler(requestOf(call), ctx))
           .then(
             (response) => {
               finish();
@@ -89,9 +69,9 @@ export function bindService(server: Server, impl: RpcServiceImplementation, log:
           );
       };
     } else {
-      handlers[method] = (call: ServerDuplexStream<unknown, unknown>) => {
+      handlers[method] = (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
         const { ctx, finish } = contextOf(call.metadata, call);
-        writeAll(call, () => handler(requestsOf(call), ctx) as AsyncIterable<unknown>, ctx.signal, finish).then(
+        writeAll(call, () => handler(requestOf(call), ctx) as AsyncIterable<unknown>, ctx.signal, finish).then(
           () => done(0),
           (err: unknown) => call.emit('error', report(err)),
         );
@@ -129,7 +109,10 @@ async function drained(call: NodeJS.EventEmitter, signal: AbortSignal): Promise<
  * The request stream as an AsyncIterable that leaves the call open when the client half-closes or the handler stops
  * reading: iterating a grpc-js call directly destroys it at the end, and the final status would never be sent.
  */
-function requestsOf(call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>): AsyncIterable<unknown> {
+type StreamingCall = ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | StreamingCall;
+
+function requestsOf(call: StreamingCall): AsyncIterable<unknown> {
   return call.iterator({ destroyOnReturn: false });
 }
 
