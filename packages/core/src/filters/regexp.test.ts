@@ -14,6 +14,9 @@ describe('compileGoRegexp', () => {
     ['^abc$', 'abc\n', false],
     ['(?i)^ABC$', 'abc', true],
     ['(?i)(?s)^a.c$', 'A\nC', true],
+    ['^(?i)CONTENT$', 'content', true],
+    ['\\A(?is)a.c', 'A\nC', true],
+    ['^(?i)abc', 'xabc', false],
     ['^a.c$', 'a\nc', false],
     ['(?m)^b$', 'a\nb\nc', true],
     ['(?i-s)^a.c$', 'A\nc', false],
@@ -65,7 +68,7 @@ describe('compileGoRegexp', () => {
     expect(matches(pattern, text)).toBe(expected);
   });
 
-  it.each(['[', '(', 'a)', '(?U)a', 'a(?i)b', '(?=a)', '(?<!a)b', '\\1', '\\C', '\\p{', 'a**', '[[:nope:]]', '\\'])(
+  it.each(['[', '(', 'a)', '(?U)a', 'a(?i)b', '^(?m)a', '(?=a)', '(?<!a)b', '\\1', '\\C', '\\p{', 'a**', '[[:nope:]]', '\\'])(
     'returns null for %j (invalid RE2, or beyond the mapping)',
     (pattern) => {
       expect(compileGoRegexp(pattern)).toBeNull();

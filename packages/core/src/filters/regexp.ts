@@ -1,13 +1,14 @@
 /**
  * Go (RE2) regular expressions, as written after `~=`, rewritten for JavaScript's RegExp with the `u` flag.
  *
- * Mapped: leading flag groups `(?i)`, `(?s)`, `(?m)` (also `(?is)`, `(?i-s)`); `(?P<name>…)`; `\A` and `\z`;
+ * Mapped: leading flag groups `(?i)`, `(?s)`, `(?m)` (also `(?is)`, `(?i-s)`), and `i`/`s` groups right after a
+ * leading `^` or `\A` (`^(?i)abc`); `(?P<name>…)`; `\A` and `\z`;
  * `\Q…\E`; the ASCII-only Perl classes `\d \s \w` (RE2's `\s` has no `\v`) and their negations; POSIX classes
  * `[[:alpha:]]`, `[[:^digit:]]`; `\pL`, `\p{Greek}` (scripts) and `\p{^…}`; `\x{10FFFF}`; octal `\123`;
  * escaped punctuation (`\_`, `\-`, …); a `{` that does not start a repeat, and a `]` or `}` outside a class, as
  * literals; `[]…]` (a leading `]` in a class is literal).
  * Not supported (the expression then never matches, as containerd does when a regexp fails to compile): the
- * ungreedy flag `U`, flags that are not at the very start, and anything that is not RE2 (look-around,
+ * ungreedy flag `U`, other flag groups inside the expression, and anything that is not RE2 (look-around,
  * back-references).
  */
 
@@ -72,21 +73,34 @@ function property(name: string, negated: boolean): string {
   return `\\${positive ? 'p' : 'P'}{${CATEGORY.test(bare) ? bare : `Script=${bare}`}}`;
 }
 
-function leadingFlags(pattern: string): { flags: string; rest: string } {
-  let flags = '';
+/** Consumes flag groups `(?is)`, `(?i-s)` at the start of `pattern`, allowing only the flags in `allowed`. */
+function takeFlagGroups(pattern: string, allowed: string, initial = ''): { flags: string; rest: string } {
+  let flags = initial;
   let rest = pattern;
   for (let m = /^\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?\)/.exec(rest); m; m = /^\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?\)/.exec(rest)) {
     for (const f of m[1] ?? '') {
-      if (!'ims'.includes(f)) throw new UnsupportedRegexpError(f);
+      if (!allowed.includes(f)) throw new UnsupportedRegexpError(f);
       if (!flags.includes(f)) flags += f;
     }
     for (const f of m[2] ?? '') {
-      if (!'ims'.includes(f)) throw new UnsupportedRegexpError(f);
+      if (!allowed.includes(f)) throw new UnsupportedRegexpError(f);
       flags = flags.replace(f, '');
     }
     rest = rest.slice(m[0].length);
   }
   return { flags, rest };
+}
+
+/**
+ * Flags that apply to the whole expression: groups at the very start, and (as people write `^(?i)abc`) groups right
+ * after a leading `^` or `\A`. Only `i` and `s` are taken there, since they do not change what the anchor matches.
+ */
+function leadingFlags(pattern: string): { flags: string; rest: string } {
+  const first = takeFlagGroups(pattern, 'ims');
+  const anchor = /^(?:\^|\\A)/.exec(first.rest)?.[0];
+  if (!anchor) return first;
+  const after = takeFlagGroups(first.rest.slice(anchor.length), 'is', first.flags);
+  return { flags: after.flags, rest: anchor + after.rest };
 }
 
 /** Rewrites one escape at `src[i] === '\\'`; returns the JS text and the index after the escape. */
