@@ -56,6 +56,6 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
     if (!(err instanceof ReportedFailure)) io.stderr.write(`berth: ${ctx.describeError(err)}\n`);
     return 1;
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 }

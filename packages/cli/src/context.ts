@@ -1,9 +1,14 @@
-// What every command gets: the global options, the output streams and a BerthClient made on first use.
+// What every command gets: the global options, the output streams, a BerthClient made on first use, and the
+// client-side plugins of plugins.ts, resolved on first use.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { BerthClient, isServiceError } from '@berth/client';
-import { InvalidArgumentError, isUnavailable, wireMessageOf } from '@berth/core';
+import { BerthClient, clientToken, isServiceError } from '@berth/client';
+import { InvalidArgumentError, isUnavailable, PluginHost, wireMessageOf, type OpContext, type Token } from '@berth/core';
 import { parseTimeout } from './args.js';
 import { formatTable, type TableOptions } from './format.js';
+import { cliPlugins } from './plugins.js';
+import { PACKAGE_VERSION } from './version.js';
 
 export const DEFAULT_ADDRESS = '/run/berth/berth.sock';
 export const DEFAULT_NAMESPACE = 'default';
@@ -57,8 +62,17 @@ export class ReportedFailure extends Error {
   }
 }
 
+/**
+ * Where the CLI's PluginHost puts per-plugin dirs (it creates `<root>/<uri>` before each init). The CLI's plugins keep
+ * nothing on disk, so a per-user directory under the system temp dir is enough.
+ */
+export function cliPluginRoot(): string {
+  return join(tmpdir(), `berth-cli-${process.getuid?.() ?? 'user'}`);
+}
+
 export class CliContext {
   private client: BerthClient | undefined;
+  private host: PluginHost | undefined;
   private globals: GlobalOptions | undefined;
 
   constructor(readonly io: CliIo) {}
@@ -86,6 +100,32 @@ export class CliContext {
       timeoutMs: this.options.timeoutMs || undefined,
     });
     return this.client;
+  }
+
+  /** What a kind interface call carries: the global namespace and lease. */
+  get op(): OpContext {
+    const { namespace, lease } = this.options;
+    return lease ? { namespace, lease } : { namespace };
+  }
+
+  /**
+   * The instance for a token from the CLI's plugins (cliPlugins), initialising only its dependency closure; the
+   * host is made on first use and gets the client under clientToken.
+   */
+  resolve<T>(token: Token<T>): Promise<T> {
+    this.host ??= PluginHost.create({
+      plugins: cliPlugins,
+      server: {
+        root: cliPluginRoot(),
+        state: cliPluginRoot(),
+        grpcAddress: this.options.address,
+        ttrpcAddress: '',
+        version: PACKAGE_VERSION,
+        revision: '',
+      },
+      provided: [[clientToken, this.berth()]],
+    });
+    return this.host.resolve(token);
   }
 
   write(text: string): void {
@@ -124,7 +164,11 @@ export class CliContext {
     return wireMessageOf(err);
   }
 
-  close(): void {
+  /** Closes the plugins (reverse init order), then the client. */
+  async close(): Promise<void> {
+    const host = this.host;
+    this.host = undefined;
+    await host?.close();
     this.client?.close();
     this.client = undefined;
   }

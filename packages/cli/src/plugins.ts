@@ -1,6 +1,19 @@
-// The CLI's composition of client-side plugins (STYLE §3, §7): the daemon composes every plugin eagerly, the CLI
-// would initialise only the closure a command needs. No command needs one yet: they all talk to berthd through
-// BerthClient directly, so the list is empty and nothing heavy is imported here.
-import type { AnyPluginManifest } from '@berth/core';
+// The CLI's composition of client-side plugins (STYLE §3, §7): the daemon composes its plugins eagerly, the CLI
+// resolves only the closure a command needs, on first use (CliContext.resolve). The client itself is not a plugin:
+// the CLI makes it from the global options and provides it under clientToken.
+import { ContentStoreProxy, clientToken } from '@berth/client';
+import { contentStoreToken, definePlugin, PluginKind, type AnyPluginManifest } from '@berth/core';
+import { PACKAGE_VERSION } from './version.js';
 
-export const cliPlugins: readonly AnyPluginManifest[] = [];
+/** io.containerd.content.v1.proxy: the ContentStore interface over berthd's Content service. */
+export const contentProxyPlugin = definePlugin({
+  type: PluginKind.Content,
+  id: 'proxy',
+  version: PACKAGE_VERSION,
+  pluginApi: '^1.0.0',
+  provides: contentStoreToken,
+  requires: { client: clientToken },
+  init: ({ client }) => new ContentStoreProxy(client),
+});
+
+export const cliPlugins: readonly AnyPluginManifest[] = [contentProxyPlugin];

@@ -11,3 +11,11 @@ export {
 export { fromGrpc, isServiceError, rebaseMessage, ERRDEF_METADATA_KEY } from './errors.js';
 export { AsyncQueue } from './async-queue.js';
 export { Lockstep } from './lockstep.js';
+export { clientToken } from './tokens.js';
+export {
+  ContentStoreProxy,
+  PROXY_WRITE_CHUNK_BYTES,
+  callOptionsOf,
+  toContentInfo,
+  toIngestStatus,
+} from './proxy/content-store.js';

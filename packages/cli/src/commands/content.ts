@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import type { containerd } from '@berth/api';
-import { InvalidArgumentError, isNotFound, DataLossError } from '@berth/core';
+import { toTimestamp, type containerd } from '@berth/api';
+import { contentStoreToken, InvalidArgumentError, isNotFound, type ContentInfo } from '@berth/core';
 import { labelUpdate, parseDigest, parseLabels, parseSize } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { formatLabels, formatTimestamp, humanDuration, humanSize, timestampToDate } from '../format.js';
@@ -18,6 +18,21 @@ function infoJson(info: Info) {
     size: info.size,
     created_at: formatTimestamp(info.created_at),
     updated_at: formatTimestamp(info.updated_at),
+    labels: info.labels,
+  };
+}
+
+/** A Date of the ContentStore interface as formatTimestamp prints it ('' for the epoch, i.e. absent on the wire). */
+function formatDate(date: Date): string {
+  return date.getTime() === 0 ? '' : formatTimestamp(toTimestamp(date));
+}
+
+function contentInfoJson(info: ContentInfo) {
+  return {
+    digest: info.digest,
+    size: info.size,
+    created_at: formatDate(info.createdAt),
+    updated_at: formatDate(info.updatedAt),
     labels: info.labels,
   };
 }
@@ -61,15 +76,15 @@ export function registerContent(program: Command, ctx: CliContext): void {
     .description('show the size, dates and labels of a blob')
     .argument('<digest>')
     .action(async (digest: string) => {
-      const { info } = await ctx.berth().content.Info({ digest: parseDigest(digest) });
-      if (!info) throw new DataLossError(`no info returned for ${digest}`);
-      if (ctx.json) return ctx.printJson(infoJson(info));
+      const store = await ctx.resolve(contentStoreToken);
+      const info = await store.info(ctx.op, parseDigest(digest));
+      if (ctx.json) return ctx.printJson(contentInfoJson(info));
       ctx.table(
         [
           ['Digest:', info.digest],
           ['Size:', `${info.size} (${humanSize(info.size)})`],
-          ['Created:', formatTimestamp(info.created_at) || '-'],
-          ['Updated:', formatTimestamp(info.updated_at) || '-'],
+          ['Created:', formatDate(info.createdAt) || '-'],
+          ['Updated:', formatDate(info.updatedAt) || '-'],
           ['Labels:', formatLabels(info.labels)],
         ],
         { padding: 1 },
@@ -81,11 +96,15 @@ export function registerContent(program: Command, ctx: CliContext): void {
     .description('write a blob to stdout')
     .argument('<digest>')
     .action(async (digest: string) => {
-      const client = ctx.berth();
-      const { info } = await client.content.Info({ digest: parseDigest(digest) });
+      const store = await ctx.resolve(contentStoreToken);
+      const reader = await store.reader(ctx.op, parseDigest(digest));
       const out = ctx.io.stdout;
-      for await (const chunk of client.content.Read({ digest, size: info?.size ?? 0 })) {
-        if (!out.write(chunk.data)) await new Promise((resolve) => out.once('drain', resolve));
+      try {
+        for await (const chunk of reader.stream()) {
+          if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+        }
+      } finally {
+        await reader.close();
       }
     });
 

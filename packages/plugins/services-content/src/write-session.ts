@@ -97,7 +97,9 @@ async function append(writer: ContentWriter, req: WriteRequest, current: number)
   }
   if (req.data.length > 0) {
     await writer.write(req.data);
-    offset += req.data.length;
+    // The writer's own offset, not offset + length: a writer shared from another namespace stands at the blob's
+    // full size and starts a fresh ingest when it is written to, so the bytes may land at 0.
+    offset = (await writer.status()).offset;
   }
   return offset;
 }
