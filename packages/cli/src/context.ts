@@ -63,8 +63,8 @@ export class ReportedFailure extends Error {
 }
 
 /**
- * Where the CLI's PluginHost puts per-plugin dirs (it creates `<root>/<uri>` before each init). The CLI's plugins keep
- * nothing on disk, so a per-user directory under the system temp dir is enough.
+ * The root the CLI's PluginHost reports to its plugins. The CLI's plugins keep nothing on disk, so the host is told
+ * not to create per-plugin dirs and this directory is never made.
  */
 export function cliPluginRoot(): string {
   return join(tmpdir(), `berth-cli-${process.getuid?.() ?? 'user'}`);
@@ -124,6 +124,7 @@ export class CliContext {
         revision: '',
       },
       provided: [[clientToken, this.berth()]],
+      pluginDirs: false,
     });
     return this.host.resolve(token);
   }

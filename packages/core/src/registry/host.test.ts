@@ -180,6 +180,19 @@ describe('PluginHost', () => {
     }
   });
 
+  it('creates per-plugin dirs unless told not to', async () => {
+    const { existsSync } = await import('node:fs');
+    const made = await createTestHost({ plugins: [clockPlugin] });
+    const none = await createTestHost({ plugins: [clockPlugin], pluginDirs: false });
+    try {
+      expect(existsSync(`${made.server.root}/io.berth.test.v1.clock`)).toBe(true);
+      expect(existsSync(`${none.server.root}/io.berth.test.v1.clock`)).toBe(false);
+    } finally {
+      await made.close();
+      await none.close();
+    }
+  });
+
   it('types init deps from requires', () => {
     definePlugin({
       ...base,

@@ -51,6 +51,8 @@ export interface HostOptions {
   readonly sources?: Readonly<Record<string, string>>;
   /** The config file the sections came from, named in config errors. */
   readonly configSource?: string;
+  /** Create `<root>/<uri>` and `<state>/<uri>` before each init (default true); a CLI whose plugins keep nothing on disk turns it off. */
+  readonly pluginDirs?: boolean;
   /** The plugin API version to check ranges against (tests). */
   readonly pluginApiVersion?: string;
 }
@@ -286,8 +288,10 @@ export class PluginHost implements PluginRegistryView {
       server: this.options.server,
     };
     try {
-      await mkdir(ctx.root, { recursive: true, mode: 0o700 });
-      await mkdir(ctx.state, { recursive: true, mode: 0o700 });
+      if (this.options.pluginDirs ?? true) {
+        await mkdir(ctx.root, { recursive: true, mode: 0o700 });
+        await mkdir(ctx.state, { recursive: true, mode: 0o700 });
+      }
       entry.instance = await manifest.init(deps as never, entry.config, ctx);
       entry.status = 'ok';
       this.closeOrder.push(entry);

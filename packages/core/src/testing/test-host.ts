@@ -19,6 +19,7 @@ export interface TestHostOptions {
   /** Initialise everything at once (default) or leave it to `host.resolve`. */
   readonly lazy?: boolean;
   readonly pluginApiVersion?: string;
+  readonly pluginDirs?: boolean;
 }
 
 export interface TestHost {
@@ -49,6 +50,7 @@ export async function createTestHost(options: TestHostOptions): Promise<TestHost
     provided: options.overrides,
     log: options.log ?? nullLogger,
     pluginApiVersion: options.pluginApiVersion,
+    pluginDirs: options.pluginDirs,
   });
   const close = async () => {
     await host.close();
