@@ -188,14 +188,7 @@ class ContentWriterProxy implements ContentWriter {
   async status(): Promise<IngestStatus> {
     const res = await this.send({ action: 'STAT' });
     this.track(res);
-    return {
-      ref: this.ref,
-      offset: res.offset,
-      total: res.total,
-      expected: this.expected,
-      startedAt: fromTimestamp(res.started_at) ?? EPOCH,
-      updatedAt: fromTimestamp(res.updated_at) ?? EPOCH,
-    };
+    return toIngestStatus({ ...res, ref: this.ref, expected: this.expected });
   }
 
   digest(): string {
