@@ -83,7 +83,9 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd with ctr', () => {
   });
 
   it('refuses to remove a namespace that still holds content', async () => {
-    const ingest = await daemon.ctr(['content', 'ingest', 'ref-1'], { namespace: 'busy', input: 'some bytes' });
+    // Under a lease, so that the garbage collector cannot empty the namespace before we try to remove it.
+    expect((await daemon.ctr(['leases', 'create', '--id', 'keep'], { namespace: 'busy' })).code).toBe(0);
+    const ingest = await daemon.berth(['--namespace', 'busy', '--lease', 'keep', 'content', 'ingest', 'ref-1'], { input: 'some bytes' });
     expect(ingest.code, ingest.stderr).toBe(0);
     const rm = await daemon.ctr(['namespaces', 'rm', 'busy']);
     expect(rm.stderr).toMatch(/namespace "busy" must be empty.*failed precondition/);

@@ -53,13 +53,15 @@ export function run(command: string, args: readonly string[], options: RunOption
 export interface BerthdOptions {
   /** Extra TOML appended to the generated config (root, state and address are set by the harness). */
   readonly config?: string;
-  /** Reuse a directory (restart tests); otherwise a fresh temp dir, removed by stop(). */
+  /** Reuse a directory (restart tests: one the harness made is still removed by the last stop()); otherwise a fresh temp dir, removed by stop(). */
   readonly dir?: string;
   readonly args?: readonly string[];
   readonly logLevel?: string;
 }
 
 const running = new Set<ChildProcess>();
+/** Temp dirs this harness made: a daemon restarted on one of them (`{ dir }`) still removes it when stopped. */
+const createdDirs = new Set<string>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
@@ -101,6 +103,7 @@ export class Berthd {
 
   static async start(options: BerthdOptions = {}): Promise<Berthd> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'berth-it-')));
+    if (!options.dir) createdDirs.add(dir);
     const address = join(dir, 'berth.sock');
     const configFile = join(dir, 'config.toml');
     const toml = [`root = "${join(dir, 'root')}"`, `state = "${join(dir, 'state')}"`, options.config ?? '', '[grpc]', `address = "${address}"`].join('\n');
@@ -108,7 +111,7 @@ export class Berthd {
     const child = spawn(process.execPath, [DAEMON_MAIN, '--config', configFile, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const daemon = new Berthd(dir, address, configFile, options.dir === undefined, child);
+    const daemon = new Berthd(dir, address, configFile, createdDirs.has(dir), child);
     try {
       await daemon.waitReady();
     } catch (err) {
@@ -160,7 +163,10 @@ export class Berthd {
       await this.exited;
       clearTimeout(timer);
     }
-    if (this.ownsDir && !options.keepDir) await rm(this.dir, { recursive: true, force: true });
+    if (this.ownsDir && !options.keepDir) {
+      await rm(this.dir, { recursive: true, force: true });
+      createdDirs.delete(this.dir);
+    }
   }
 
   waitExit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

@@ -41,20 +41,29 @@ export async function createTestHost(options: TestHostOptions): Promise<TestHost
     version: '0.0.0-test',
     revision: 'test',
   };
-  const host = PluginHost.create({
-    plugins: options.plugins,
-    server,
-    pluginConfig: options.pluginConfig,
-    disabled: options.disabled,
-    required: options.required,
-    provided: options.overrides,
-    log: options.log ?? nullLogger,
-    pluginApiVersion: options.pluginApiVersion,
-    pluginDirs: options.pluginDirs,
-  });
+  const removeDir = async () => {
+    if (!options.dir) await rm(dir, { recursive: true, force: true });
+  };
+  let host: PluginHost;
+  try {
+    host = PluginHost.create({
+      plugins: options.plugins,
+      server,
+      pluginConfig: options.pluginConfig,
+      disabled: options.disabled,
+      required: options.required,
+      provided: options.overrides,
+      log: options.log ?? nullLogger,
+      pluginApiVersion: options.pluginApiVersion,
+      pluginDirs: options.pluginDirs,
+    });
+  } catch (err) {
+    await removeDir();
+    throw err;
+  }
   const close = async () => {
     await host.close();
-    if (!options.dir) await rm(dir, { recursive: true, force: true });
+    await removeDir();
   };
   if (!options.lazy) {
     try {
