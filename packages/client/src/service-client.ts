@@ -85,6 +85,32 @@ interface PumpState {
   inputError?: { error: unknown };
 }
 
+/**
+ * Yields a streaming call's responses, with failures mapped by `toError`. A consumer that stops early ends the call;
+ * its CANCELLED status must not surface as an unhandled error.
+ */
+async function* responsesOf(
+  call: AsyncIterable<unknown> & { cancel(): void; on(event: 'error', fn: () => void): unknown },
+  signal: AbortSignal | undefined,
+  toError: (err: unknown) => unknown,
+): AsyncGenerator<unknown> {
+  const unlink = linkSignal(signal, call);
+  let finished = false;
+  try {
+    for await (const message of call) yield message;
+    finished = true;
+  } catch (err) {
+    finished = true;
+    throw toError(err);
+  } finally {
+    unlink();
+    if (!finished) {
+      call.on('error', ignore);
+      call.cancel();
+    }
+  }
+}
+
 /** Writes every request into the call, respecting backpressure, then half-closes it. */
 async function pump<T>(inputs: AsyncIterator<T>, call: ClientDuplexStream<T, unknown>, state: PumpState): Promise<void> {
   try {
@@ -141,22 +167,7 @@ function bindMethod(raw: Client, def: GrpcMethodDefinition, defaults: ServiceCli
     return (input, options = {}) =>
       (async function* () {
         const call = raw.makeServerStreamRequest(path, serialize, deserialize, input, metadataOf(options, defaults), grpcOptionsOf(options, undefined));
-        const unlink = linkSignal(options.signal, call);
-        let finished = false;
-        try {
-          for await (const message of call) yield message;
-          finished = true;
-        } catch (err) {
-          finished = true;
-          throw fromGrpc(err);
-        } finally {
-          unlink();
-          if (!finished) {
-            // The consumer stopped early: end the call; its CANCELLED status must not surface as an unhandled error.
-            call.on('error', ignore);
-            call.cancel();
-          }
-        }
+        yield* responsesOf(call, options.signal, fromGrpc);
       })();
   }
 
@@ -164,24 +175,13 @@ function bindMethod(raw: Client, def: GrpcMethodDefinition, defaults: ServiceCli
     return (inputs, options = {}) =>
       (async function* () {
         const call = raw.makeBidiStreamRequest(path, serialize, deserialize, metadataOf(options, defaults), grpcOptionsOf(options, undefined));
-        const unlink = linkSignal(options.signal, call);
         const requests = (inputs as AsyncIterable<unknown>)[Symbol.asyncIterator]();
         const state: PumpState = { settled: false };
         void pump(requests, call, state);
-        let finished = false;
         try {
-          for await (const message of call) yield message;
-          finished = true;
-        } catch (err) {
-          finished = true;
-          throw state.inputError ? state.inputError.error : fromGrpc(err);
+          yield* responsesOf(call, options.signal, (err) => (state.inputError ? state.inputError.error : fromGrpc(err)));
         } finally {
           state.settled = true;
-          unlink();
-          if (!finished) {
-            call.on('error', ignore);
-            call.cancel();
-          }
           Promise.resolve(requests.return?.()).catch(ignore);
         }
       })();
