@@ -49,9 +49,19 @@ export function messageCodec<T, TInput = T>(fullName: string): MessageCodec<T, T
 export function messageCodec(fullName: string): MessageCodec<unknown, unknown> {
   const existing = codecs.get(fullName);
   if (existing) return existing;
-  const type = requireMessageType(fullName);
+  const codec = codecOfType(requireMessageType(fullName));
+  codecs.set(fullName, codec);
+  return codec;
+}
+
+const codecsByType = new WeakMap<protobuf.Type, MessageCodec<unknown, unknown>>();
+
+/** The codec of a message type of any Root (a plugin's own protos), with the same conversions and checks. */
+export function codecOfType(type: protobuf.Type): MessageCodec<unknown, unknown> {
+  const existing = codecsByType.get(type);
+  if (existing) return existing;
   const codec: MessageCodec<unknown, unknown> = {
-    name: fullName,
+    name: type.fullName.replace(/^\./, ''),
     encode(obj) {
       const message = type.fromObject((obj ?? {}) as Record<string, unknown>);
       pruneDefaults(type, message as unknown as Record<string, unknown>, 0);
@@ -61,7 +71,7 @@ export function messageCodec(fullName: string): MessageCodec<unknown, unknown> {
       return type.toObject(type.decode(toBuffer(buf)), conversionOptions);
     },
   };
-  codecs.set(fullName, codec);
+  codecsByType.set(type, codec);
   return codec;
 }
 

@@ -3,6 +3,7 @@ export { PROTO_DIR, loadProtoRoot, protoFiles, protoRoot } from './proto-root.js
 export {
   conversionOptions,
   messageCodec,
+  codecOfType,
   findMessageType,
   anyOf,
   packAny,
@@ -17,6 +18,8 @@ export {
 export {
   ServiceNames,
   serviceDefinition,
+  definitionOf,
+  methodsOf,
   serviceMethods,
   serviceMethod,
   findService,
@@ -26,8 +29,18 @@ export {
   type GrpcMethodDefinition,
   type GrpcServiceDefinition,
 } from './services.js';
-export { StatusCode, RpcStatusError, hasStatusCode, defaultErrorToStatus, type StatusCodeValue, type RpcStatus } from './status.js';
+export {
+  StatusCode,
+  ERRDEF_TO_STATUS,
+  STATUS_TO_ERRDEF,
+  RpcStatusError,
+  hasStatusCode,
+  defaultErrorToStatus,
+  type StatusCodeValue,
+  type RpcStatus,
+} from './status.js';
 export type { RpcCallOptions } from './rpc-types.js';
+export { loadProtoSource, resolveService, type ResolvedService } from './service-protos.js';
 export * from './ttrpc/index.js';
 export type * from './generated/types.js';
 export { implementService, toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, toAnyValue, fromAnyValue, publishEvent } from './service-impl.js';

@@ -1,6 +1,6 @@
 // Service descriptions built from the Root: method lists for transports and grpc-js compatible definitions.
 import protobuf from 'protobufjs';
-import { messageCodec } from './codec.js';
+import { codecOfType } from './codec.js';
 import { protoRoot } from './proto-root.js';
 
 /** Full names of the services in packages/api/proto. */
@@ -76,7 +76,13 @@ function requireService(fullServiceName: string): protobuf.Service {
 export function serviceMethods(fullServiceName: string): readonly ServiceMethod[] {
   const existing = methodLists.get(fullServiceName);
   if (existing) return existing;
-  const service = requireService(fullServiceName);
+  const list = methodsOf(requireService(fullServiceName));
+  methodLists.set(fullServiceName, list);
+  return list;
+}
+
+/** The methods of a protobufjs Service of any Root, in declaration order. */
+export function methodsOf(service: protobuf.Service): readonly ServiceMethod[] {
   const list = service.methodsArray.map((m): ServiceMethod => {
     m.resolve();
     if (!m.resolvedRequestType || !m.resolvedResponseType) {
@@ -90,9 +96,7 @@ export function serviceMethods(fullServiceName: string): readonly ServiceMethod[
       responseStream: m.responseStream === true,
     });
   });
-  Object.freeze(list);
-  methodLists.set(fullServiceName, list);
-  return list;
+  return Object.freeze(list);
 }
 
 /** One method of a service, or undefined. */
@@ -112,15 +116,24 @@ function lowerCamel(name: string): string {
 export function serviceDefinition(fullServiceName: string): GrpcServiceDefinition {
   const existing = definitions.get(fullServiceName);
   if (existing) return existing;
-  const name = stripDot(fullServiceName);
+  const frozen = definitionOf(requireService(fullServiceName));
+  definitions.set(fullServiceName, frozen);
+  return frozen;
+}
+
+/** The grpc-js compatible definition of a protobufjs Service of any Root (a plugin's own protos). */
+export function definitionOf(service: protobuf.Service): GrpcServiceDefinition {
+  const name = stripDot(service.fullName);
   const def: Record<string, GrpcMethodDefinition> = {};
-  for (const m of serviceMethods(name)) {
-    const req = messageCodec<unknown>(m.requestType);
-    const res = messageCodec<unknown>(m.responseType);
+  for (const m of service.methodsArray) {
+    m.resolve();
+    if (!m.resolvedRequestType || !m.resolvedResponseType) throw new Error(`protobuf method ${name}.${m.name}: unresolved types`);
+    const req = codecOfType(m.resolvedRequestType);
+    const res = codecOfType(m.resolvedResponseType);
     def[m.name] = Object.freeze({
       path: `/${name}/${m.name}`,
-      requestStream: m.requestStream,
-      responseStream: m.responseStream,
+      requestStream: m.requestStream === true,
+      responseStream: m.responseStream === true,
       requestSerialize: (value: unknown) => req.encode(value),
       requestDeserialize: (bytes: Buffer) => req.decode(bytes),
       responseSerialize: (value: unknown) => res.encode(value),
@@ -128,9 +141,7 @@ export function serviceDefinition(fullServiceName: string): GrpcServiceDefinitio
       originalName: lowerCamel(m.name),
     });
   }
-  const frozen = Object.freeze(def);
-  definitions.set(fullServiceName, frozen);
-  return frozen;
+  return Object.freeze(def);
 }
 
 /** Full names of every service in the Root. */

@@ -61,10 +61,15 @@ describe('parseTimeout', () => {
 
 describe('parseDigest', () => {
   const hex = 'a'.repeat(64);
-  it('accepts OCI digests', () => {
+  it('accepts the digests go-digest knows, as ctr does', () => {
     expect(parseDigest(`sha256:${hex}`)).toBe(`sha256:${hex}`);
     expect(parseDigest(`sha512:${'0'.repeat(128)}`)).toBe(`sha512:${'0'.repeat(128)}`);
-    expect(parseDigest('multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8')).toBe('multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8');
+  });
+
+  it('refuses a well-formed digest of an algorithm go-digest does not register, with its message', () => {
+    const err = thrown(() => parseDigest('multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8'));
+    expect(isInvalidArgument(err)).toBe(true);
+    expect((err as Error).message).toContain('unsupported digest algorithm');
   });
 
   it('refuses malformed ones', () => {

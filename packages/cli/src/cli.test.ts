@@ -74,7 +74,7 @@ describe('runCli', () => {
   it('reports bad values before connecting', async () => {
     const res = await run('-a', join(dir, 'none.sock'), 'content', 'rm', 'not-a-digest');
     expect(res.code).toBe(1);
-    expect(res.stderr).toBe('berth: could not delete not-a-digest: invalid digest "not-a-digest": expected <algorithm>:<encoded>: invalid argument\n');
+    expect(res.stderr).toBe('berth: could not delete not-a-digest: digest "not-a-digest" failed validation: invalid checksum digest format: invalid argument\n');
     const duration = await run('-a', join(dir, 'none.sock'), 'leases', 'create', '--expires', '1d');
     expect(duration.stderr).toBe('berth: invalid duration "1d": invalid argument\n');
   });

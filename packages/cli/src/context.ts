@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BerthClient, clientToken, isServiceError } from '@berth/client';
-import { InvalidArgumentError, isUnavailable, PluginHost, wireMessageOf, type OpContext, type Token } from '@berth/core';
+import { InvalidArgumentError, isUnavailable, override, PluginHost, wireMessageOf, type OpContext, type Token } from '@berth/core';
 import { parseTimeout } from './args.js';
 import { formatTable, type TableOptions } from './format.js';
 import { cliPlugins } from './plugins.js';
@@ -63,8 +63,8 @@ export class ReportedFailure extends Error {
 }
 
 /**
- * The root the CLI's PluginHost reports to its plugins. The CLI's plugins keep nothing on disk, so the host is told
- * not to create per-plugin dirs and this directory is never made.
+ * The root the CLI's PluginHost reports to its plugins. The CLI's plugins keep nothing on disk (none requires
+ * `coreTokens.dirs`), so this directory is never made.
  */
 export function cliPluginRoot(): string {
   return join(tmpdir(), `berth-cli-${process.getuid?.() ?? 'user'}`);
@@ -123,8 +123,7 @@ export class CliContext {
         version: PACKAGE_VERSION,
         revision: '',
       },
-      provided: [[clientToken, this.berth()]],
-      pluginDirs: false,
+      overrides: [override(clientToken, this.berth())],
     });
     return this.host.resolve(token);
   }

@@ -2,7 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BerthClient, ContentStoreProxy, clientToken } from '@berth/client';
 import { contentStoreToken, isUnavailable, PLUGIN_API_VERSION } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
+import { createTestHost, override, type TestHost } from '@berth/core/testing';
 import { CliContext, resolveGlobalOptions } from './context.js';
 import { cliPlugins, contentProxyPlugin } from './plugins.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -25,7 +25,7 @@ describe('contentProxyPlugin', () => {
 
   it('provides a ContentStoreProxy over the client it is given, initialising lazily', async () => {
     client = new BerthClient({ address: '/nonexistent/berth.sock' });
-    test = await createTestHost({ plugins: cliPlugins, overrides: [[clientToken, client]], lazy: true });
+    test = await createTestHost({ plugins: cliPlugins, overrides: [override(clientToken, client)], lazy: true });
     expect(test.host.list().find((p) => p.id === 'proxy')?.status).toBe('pending');
     const store = await test.host.resolve(contentStoreToken);
     expect(store).toBeInstanceOf(ContentStoreProxy);
@@ -44,7 +44,7 @@ describe('contentProxyPlugin', () => {
   });
 
   it('passes the API gate of this core', async () => {
-    test = await createTestHost({ plugins: cliPlugins, overrides: [[clientToken, new BerthClient({ address: '/x' })]], lazy: true, pluginApiVersion: PLUGIN_API_VERSION });
+    test = await createTestHost({ plugins: cliPlugins, overrides: [override(clientToken, new BerthClient({ address: '/x' }))], lazy: true, pluginApiVersion: PLUGIN_API_VERSION });
     expect(test.host.list().find((p) => p.id === 'proxy')?.status).toBe('pending');
   });
 });

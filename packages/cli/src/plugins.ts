@@ -10,7 +10,7 @@ export const contentProxyPlugin = definePlugin({
   type: PluginKind.Content,
   id: 'proxy',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
+  pluginApi: '^2.0.0',
   provides: contentStoreToken,
   requires: { client: clientToken },
   init: ({ client }) => new ContentStoreProxy(client),

@@ -62,7 +62,7 @@ describe.skipIf(!ready)('berth against berthd', () => {
 
     const detailed = (await ok(['plugins', 'ls', '-d'])).stdout;
     expect(detailed).toMatch(/Type:\s+io\.containerd\.content\.v1\nID:\s+content\nVersion:\s+\d+\.\d+\.\d+/);
-    expect(detailed).toContain(`root   ${daemon.root}/io.containerd.content.v1.content`);
+    expect(detailed).toContain(`root             ${daemon.root}/io.containerd.content.v1.content`);
 
     const json = JSON.parse((await ok(['--format', 'json', 'plugins', 'ls'])).stdout) as { type: string; id: string; version: string | null; status: string }[];
     expect(json.length).toBe(mine.length);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Berthd, CLI_MAIN, DAEMON_MAIN, hasCtr, hasRoot, startBerthd } from '../../daemon/test/harness.js';
 import { hasRegistry, sha256Digest, startRegistry, type PushedBlob, type Registry } from '../../daemon/test/registry.js';
 import { BerthClient } from '@berth/client';
-import { BlobFetcher } from '../src/blob-fetcher.js';
+import { BlobFetcher } from '@berth/registry';
 import { runCli } from '../src/cli.js';
 
 const ready = hasRoot() && hasCtr() && hasRegistry() && existsSync(DAEMON_MAIN) && existsSync(CLI_MAIN);
@@ -114,7 +114,7 @@ describe.skipIf(!ready)('berth content fetch-blob', () => {
     expect(noHost.stderr).toMatch(/^berth: invalid reference "busybox": expected <host>\/<repository>/);
     const badDigest = await berth(['content', 'fetch-blob', `${r().host}/${REPO}`, 'sha256:nothex']);
     expect(badDigest.code).toBe(1);
-    expect(badDigest.stderr).toMatch(/^berth: invalid digest "sha256:nothex"/);
+    expect(badDigest.stderr).toMatch(/^berth: digest "sha256:nothex" failed validation: invalid checksum digest length/);
   });
 
   it('without --plain-http it speaks TLS, and says so when the registry does not', async () => {

@@ -1,31 +1,8 @@
 // The client side of the wire error round trip (containerd's errdefs.FromGRPC): a grpc-js ServiceError becomes the
 // core errdef class, so callers test errors with isNotFound() & co. and never look at gRPC codes.
-import { status, type ServiceError } from '@grpc/grpc-js';
-import { ERRDEF_SUFFIX, errorFromErrdef, isErrdef, type BerthError, type Errdef } from '@berth/core';
-
-/** Trailing metadata key where berthd puts the fine-grained errdef of a failed call. */
-export const ERRDEF_METADATA_KEY = 'berth-errdef';
-
-/** The class a gRPC code stands for when the server did not say (containerd's FromGRPC, extended to every code). */
-const CODE_TO_ERRDEF: Readonly<Record<number, Errdef>> = {
-  [status.CANCELLED]: 'cancelled',
-  [status.UNKNOWN]: 'unknown',
-  [status.INVALID_ARGUMENT]: 'invalid-argument',
-  [status.DEADLINE_EXCEEDED]: 'deadline-exceeded',
-  [status.NOT_FOUND]: 'not-found',
-  [status.ALREADY_EXISTS]: 'already-exists',
-  [status.PERMISSION_DENIED]: 'permission-denied',
-  [status.RESOURCE_EXHAUSTED]: 'resource-exhausted',
-  [status.FAILED_PRECONDITION]: 'failed-precondition',
-  [status.ABORTED]: 'aborted',
-  [status.OUT_OF_RANGE]: 'out-of-range',
-  [status.UNIMPLEMENTED]: 'not-implemented',
-  [status.INTERNAL]: 'internal',
-  [status.UNAVAILABLE]: 'unavailable',
-  [status.DATA_LOSS]: 'data-loss',
-  [status.UNAUTHENTICATED]: 'unauthenticated',
-};
-
+import type { ServiceError } from '@grpc/grpc-js';
+import { STATUS_TO_ERRDEF } from '@berth/api';
+import { ERRDEF_METADATA_KEY, ERRDEF_SUFFIX, errorFromErrdef, isErrdef, type BerthError, type Errdef } from '@berth/core';
 
 /** Structural test for the error objects grpc-js hands to callbacks and stream 'error' events. */
 export function isServiceError(err: unknown): err is ServiceError {
@@ -40,7 +17,7 @@ function errdefOfServiceError(err: ServiceError): Errdef {
   const values = err.metadata?.get(ERRDEF_METADATA_KEY) ?? [];
   const sent = values.length > 0 ? String(values[0]) : undefined;
   if (sent !== undefined && isErrdef(sent)) return sent;
-  return CODE_TO_ERRDEF[err.code] ?? 'unknown';
+  return STATUS_TO_ERRDEF[err.code] ?? 'unknown';
 }
 
 /** Removes the class suffix from the end of a wire message (`x: not found` -> `x`; `not found` -> ``). */

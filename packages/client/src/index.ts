@@ -2,13 +2,11 @@ export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
 export { BerthClient, grpcTarget, type BerthClientOptions } from './client.js';
 export {
   createServiceClient,
-  NAMESPACE_METADATA_KEY,
-  LEASE_METADATA_KEY,
   type CallOptions,
   type ServiceClient,
   type ServiceClientDefaults,
 } from './service-client.js';
-export { fromGrpc, isServiceError, rebaseMessage, ERRDEF_METADATA_KEY } from './errors.js';
+export { fromGrpc, isServiceError, rebaseMessage } from './errors.js';
 export { AsyncQueue } from './async-queue.js';
 export { Lockstep } from './lockstep.js';
 export { clientToken } from './tokens.js';

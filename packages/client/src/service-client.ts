@@ -12,13 +12,8 @@ import {
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { serviceDefinition, type GrpcMethodDefinition, type RpcCallOptions, type ServiceName, type Services } from '@berth/api';
-import { NotImplementedError } from '@berth/core';
+import { LEASE_METADATA_KEY, NAMESPACE_METADATA_KEY, NotImplementedError } from '@berth/core';
 import { fromGrpc } from './errors.js';
-
-/** gRPC metadata key of the namespace, as containerd reads it. */
-export const NAMESPACE_METADATA_KEY = 'containerd-namespace';
-/** gRPC metadata key of the lease that resources created by the call join. */
-export const LEASE_METADATA_KEY = 'containerd-lease';
 
 /** Per-call options: the generated RpcCallOptions plus namespace/lease overrides and an absolute deadline. */
 export interface CallOptions extends RpcCallOptions {

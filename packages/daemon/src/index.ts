@@ -1,3 +1,3 @@
 export { Daemon, DAEMON_REVISION, DAEMON_VERSION, type DaemonOptions } from './server.js';
 export { daemonPlugins } from './plugins.js';
-export { ERRDEF_TO_STATUS, toWireStatus } from './grpc/errgrpc.js';
+export { toWireStatus } from './grpc/errgrpc.js';

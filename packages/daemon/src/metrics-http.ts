@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MetricsRegistry, renderPrometheus, type Logger, type MetricFamily, type MetricsCollector } from '@berth/core';
 
 const CODE_NAMES = [
   'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
@@ -7,44 +8,50 @@ const CODE_NAMES = [
   'DataLoss', 'Unauthenticated',
 ];
 
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-const labels = (l: Record<string, string>) => `{${Object.entries(l).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
-
-/** Daemon-level metrics in the Prometheus text format: build info and per-method gRPC counters. */
-export class DaemonMetrics {
-  private readonly handled = new Map<string, number>();
+/** Daemon-level metrics: build info, per-method gRPC counters, process memory and start time. */
+export class DaemonMetrics implements MetricsCollector {
+  private readonly registry = new MetricsRegistry();
+  private readonly handled = this.registry.counter(
+    'grpc_server_handled_total',
+    'Total number of RPCs completed on the server, regardless of success or failure.',
+    ['grpc_code', 'grpc_method', 'grpc_service', 'grpc_type'],
+  );
   private readonly startedAt = Date.now() / 1000;
 
-  constructor(private readonly version: string, private readonly revision: string) {}
+  constructor(private readonly version: string, private readonly revision: string) {
+    this.registry.gauge('berth_build_info', 'Build information of berthd.', ['version', 'revision']).set(1, { version, revision });
+  }
 
   observe = (service: string, method: string, type: string, code: number): void => {
-    const key = JSON.stringify([service, method, type, CODE_NAMES[code] ?? String(code)]);
-    this.handled.set(key, (this.handled.get(key) ?? 0) + 1);
+    this.handled.inc({ grpc_code: CODE_NAMES[code] ?? String(code), grpc_method: method, grpc_service: service, grpc_type: type });
   };
 
-  render(): string {
-    const out = [
-      '# HELP berth_build_info Build information of berthd.',
-      '# TYPE berth_build_info gauge',
-      `berth_build_info${labels({ version: this.version, revision: this.revision })} 1`,
-      '# HELP grpc_server_handled_total Total number of RPCs completed on the server, regardless of success or failure.',
-      '# TYPE grpc_server_handled_total counter',
+  collect(): MetricFamily[] {
+    return [
+      ...this.registry.collect(),
+      { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', samples: [{ value: process.memoryUsage().rss }] },
+      { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', samples: [{ value: this.startedAt }] },
     ];
-    for (const [key, count] of this.handled) {
-      const [service, method, type, code] = JSON.parse(key) as string[];
-      out.push(`grpc_server_handled_total${labels({ grpc_code: code!, grpc_method: method!, grpc_service: service!, grpc_type: type! })} ${count}`);
-    }
-    const mem = process.memoryUsage();
-    out.push(
-      '# HELP process_resident_memory_bytes Resident memory size in bytes.',
-      '# TYPE process_resident_memory_bytes gauge',
-      `process_resident_memory_bytes ${mem.rss}`,
-      '# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.',
-      '# TYPE process_start_time_seconds gauge',
-      `process_start_time_seconds ${this.startedAt}`,
-    );
-    return out.join('\n') + '\n';
   }
+}
+
+/**
+ * One scrape: the daemon's own families, each plugin's registry and every contributed collector. A collector that
+ * throws, or a family that clashes with another, is left out of this scrape and logged; the rest is served.
+ */
+export async function scrape(collectors: ReadonlyMap<string, MetricsCollector>, log: Logger): Promise<string> {
+  const families: MetricFamily[] = [];
+  for (const [source, collector] of collectors) {
+    try {
+      families.push(...(await collector.collect()));
+    } catch (err) {
+      log.warn('metrics collector failed', { source, error: err });
+    }
+  }
+  const problems: { family: string; reason: string }[] = [];
+  const text = renderPrometheus(families, problems);
+  for (const p of problems) log.warn('metric family left out', p);
+  return text;
 }
 
 /** Serves `GET /v1/metrics` on `host:port` (containerd's `[metrics] address`); every other path is 404. */

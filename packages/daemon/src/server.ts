@@ -3,8 +3,10 @@ import { mkdir } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { TtrpcServer } from '@berth/api';
 import {
+  metricsCollectorsPoint,
   PluginHost,
-  rpcServicesToken,
+  rpcServicesPoint,
+  type MetricsCollector,
   ttrpcAddressOf,
   type AnyPluginManifest,
   type Logger,
@@ -13,9 +15,10 @@ import {
   type ServerInfo,
 } from '@berth/core';
 import { bindService } from './grpc/bind.js';
+import { ServiceCatalog } from './grpc/services.js';
 import { widenFlowControlWindows } from './grpc/flow-control.js';
 import { toWireStatus } from './grpc/errgrpc.js';
-import { DaemonMetrics, serveMetrics } from './metrics-http.js';
+import { DaemonMetrics, scrape, serveMetrics } from './metrics-http.js';
 import { prepareSocketPath, removeSocket, secureSocket } from './socket.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -39,6 +42,7 @@ export class Daemon {
   private grpc?: Server;
   private ttrpc?: TtrpcServer;
   private metricsServer?: HttpServer;
+  private readonly catalog: ServiceCatalog;
   private stopping?: Promise<void>;
   metricsPort?: number;
 
@@ -46,7 +50,10 @@ export class Daemon {
     readonly host: PluginHost,
     readonly info: ServerInfo,
     private readonly options: DaemonOptions,
-  ) {}
+    catalog: ServiceCatalog,
+  ) {
+    this.catalog = catalog;
+  }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     const { config, log } = options;
@@ -63,6 +70,8 @@ export class Daemon {
     await prepareSocketPath(info.ttrpcAddress);
     await mkdir(config.root, { recursive: true, mode: 0o711 });
     await mkdir(config.state, { recursive: true, mode: 0o711 });
+    // Every contribution of services is checked at its plugin's init: a bad one fails that plugin only.
+    const catalog = new ServiceCatalog();
     const host = PluginHost.create({
       plugins: options.plugins,
       server: info,
@@ -72,8 +81,9 @@ export class Daemon {
       sources: options.sources,
       configSource: options.configSource,
       log,
+      validators: [{ target: rpcServicesPoint, validate: (value, plugin) => catalog.check(value as never, plugin) }],
     });
-    const daemon = new Daemon(host, info, options);
+    const daemon = new Daemon(host, info, options, catalog);
     try {
       await host.initAll();
       await daemon.serve();
@@ -87,7 +97,7 @@ export class Daemon {
   private async serve(): Promise<void> {
     const { config, log } = this.options;
     const metrics = new DaemonMetrics(this.info.version, this.info.revision);
-    const implementations = this.host.getAll(rpcServicesToken).flatMap((s) => s.services);
+    const implementations = [...this.host.all(rpcServicesPoint).values()].flatMap((s) => s.services);
 
     this.grpc = new Server({
       'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
@@ -96,7 +106,7 @@ export class Daemon {
       'grpc.enable_channelz': 0,
     });
     const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
-    for (const impl of mergeByService(grpcImpls)) bindService(this.grpc, impl, log, metrics.observe);
+    for (const { impl, definition } of this.catalog.merged(grpcImpls)) bindService(this.grpc, impl, definition, log, metrics.observe);
     await new Promise<void>((resolve, reject) =>
       this.grpc!.bindAsync(`unix://${this.info.grpcAddress}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
@@ -107,14 +117,20 @@ export class Daemon {
       errorToStatus: (err) => toWireStatus(err),
       onError: (err) => log.warn('ttrpc connection error', { error: err }),
     });
-    for (const impl of mergeByService(implementations.filter((i) => i.transports?.includes('ttrpc')))) {
+    for (const { impl } of this.catalog.merged(implementations.filter((i) => i.transports?.includes('ttrpc')))) {
       this.ttrpc.register(impl.service, impl.handlers);
     }
     await this.ttrpc.listen(this.info.ttrpcAddress);
     await secureSocket(this.info.ttrpcAddress, config.grpc.uid, config.grpc.gid);
 
     if (config.metrics.address) {
-      const { server, port } = await serveMetrics(config.metrics.address, () => metrics.render());
+      const collectors = (): ReadonlyMap<string, MetricsCollector> =>
+        new Map<string, MetricsCollector>([
+          ['berthd', metrics],
+          ...this.host.metricsRegistries(),
+          ...[...this.host.all(metricsCollectorsPoint)].map(([id, c]) => [`collector ${id}`, c] as const),
+        ]);
+      const { server, port } = await serveMetrics(config.metrics.address, () => scrape(collectors(), log));
       this.metricsServer = server;
       this.metricsPort = port;
     }
@@ -152,14 +168,4 @@ export class Daemon {
     })();
     return this.stopping;
   }
-}
-
-/** Several plugins may contribute methods of one service (containerd's Tasks lives beside others); merge them. */
-function mergeByService(impls: readonly RpcServiceImplementation[]): RpcServiceImplementation[] {
-  const byName = new Map<string, RpcServiceImplementation>();
-  for (const impl of impls) {
-    const prev = byName.get(impl.service);
-    byName.set(impl.service, prev ? { ...impl, handlers: { ...prev.handlers, ...impl.handlers } } : impl);
-  }
-  return [...byName.values()];
 }

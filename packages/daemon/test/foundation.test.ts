@@ -205,38 +205,38 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd composition and configuration',
     const d = await start(`plugin_packages = ["${fixture('skipping-plugin.mjs')}", "${fixture('future-plugin.mjs')}"]`);
     const r = await d.ctr(['plugins', 'ls']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/io\.berth\.fixture\.v1\s+gadget\s+-\s+skip/);
-    expect(r.stdout).toMatch(/io\.berth\.fixture\.v1\s+gadget-user\s+-\s+skip/);
-    expect(r.stdout).toMatch(/io\.berth\.fixture\.v1\s+from-the-future\s+-\s+error/);
+    expect(r.stdout).toMatch(/io\.example\.fixture\.v1\s+gadget\s+-\s+skip/);
+    expect(r.stdout).toMatch(/io\.example\.fixture\.v1\s+gadget-user\s+-\s+skip/);
+    expect(r.stdout).toMatch(/io\.example\.fixture\.v1\s+from-the-future\s+-\s+error/);
     const detailed = await d.ctr(['plugins', 'ls', '-d', 'id==from-the-future']);
     expect(detailed.stdout).toContain(
-      'plugin io.berth.fixture.v1.from-the-future@3.1.4 requires plugin API ^9.0.0, but this host provides 1.0.0',
+      'plugin io.example.fixture.v1.from-the-future@3.1.4 requires plugin API ^9.0.0, but this host provides 2.0.0',
     );
     expect(d.logs).toContain('failed to load plugin');
   });
 
   it('fails to start on a misspelled config key, naming the plugin URI and the key', async () => {
     const err = await start(
-      `plugin_packages = ["${fixture('configurable-plugin.mjs')}"]\n[plugins."io.berth.fixture.v1.configurable"]\nintervall = 5\n[plugins."io.containerd.gc.v1.scheduler"]\npause_threshold = "high"`,
+      `plugin_packages = ["${fixture('configurable-plugin.mjs')}"]\n[plugins."io.example.fixture.v1.configurable"]\nintervall = 5\n[plugins."io.containerd.gc.v1.scheduler"]\npause_threshold = "high"`,
     ).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/invalid configuration in \/tmp\/berth-it-\w+\/config\.toml:/);
-    expect((err as Error).message).toContain('plugins."io.berth.fixture.v1.configurable"/intervall: unknown key "intervall"');
+    expect((err as Error).message).toContain('plugins."io.example.fixture.v1.configurable"/intervall: unknown key "intervall"');
     expect((err as Error).message).toContain('plugins."io.containerd.gc.v1.scheduler"/pause_threshold: must be number');
   });
 
   it('reports a dependency cycle as its path', async () => {
     const err = await start(`plugin_packages = ["${fixture('cycle-plugins.mjs')}"]`).catch((e: Error) => e);
     expect((err as Error).message).toMatch(
-      /plugin dependency cycle: io\.berth\.fixture\.v1\.ping → io\.berth\.fixture\.v1\.pong → io\.berth\.fixture\.v1\.ping/,
+      /plugin dependency cycle: io\.example\.fixture\.v1\.ping → io\.example\.fixture\.v1\.pong → io\.example\.fixture\.v1\.ping/,
     );
   });
 
   it('makes a required plugin that is skipped fatal', async () => {
     const err = await start(
-      `plugin_packages = ["${fixture('skipping-plugin.mjs')}"]\nrequired_plugins = ["io.berth.fixture.v1.gadget"]`,
+      `plugin_packages = ["${fixture('skipping-plugin.mjs')}"]\nrequired_plugins = ["io.example.fixture.v1.gadget"]`,
     ).catch((e: Error) => e);
-    expect((err as Error).message).toContain('required plugin io.berth.fixture.v1.gadget did not load: gadget hardware not present: skip plugin');
+    expect((err as Error).message).toContain('required plugin io.example.fixture.v1.gadget did not load: gadget hardware not present: skip plugin');
   });
 
   it('serves Prometheus metrics on the configured address and shuts down cleanly on SIGTERM', async () => {

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { toTimestamp, type containerd } from '@berth/api';
-import { contentStoreToken, InvalidArgumentError, isNotFound, type ContentInfo } from '@berth/core';
+import { contentStoreToken, InvalidArgumentError, isNotFound, writeBlob, type ContentInfo } from '@berth/core';
 import { labelUpdate, parseDigest, parseLabels, parseSize } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { formatLabels, formatTimestamp, humanDuration, humanSize, timestampToDate } from '../format.js';
-import { ingest, progressLine } from '../ingest.js';
+import { progressLine } from '../ingest.js';
 import { registerFetchBlob } from './fetch-blob.js';
 
-export { WRITE_CHUNK_BYTES, ingest, rechunk, type IngestOptions, type IngestResult, type IngestSource } from '../ingest.js';
 
 type Info = containerd.services.content.v1.Info;
 type Status = containerd.services.content.v1.Status;
@@ -119,7 +118,13 @@ export function registerContent(program: Command, ctx: CliContext): void {
       const progress = ctx.io.stderr.isTTY
         ? progressLine(ctx, (offset: number, total: number) => `${ref}: ${humanSize(offset)}${total > 0 ? ` / ${humanSize(total)}` : ''}`)
         : undefined;
-      const result = await ingest(ctx.berth(), ref, ctx.io.stdin, { ...opts, onProgress: progress?.update });
+      const store = await ctx.resolve(contentStoreToken);
+      const result = await writeBlob(store, ctx.op, ctx.io.stdin, {
+        ref,
+        total: opts.expectedSize,
+        expected: opts.expectedDigest,
+        onProgress: progress?.update,
+      });
       progress?.done();
       if (ctx.json) ctx.printJson({ ref, ...result });
     });

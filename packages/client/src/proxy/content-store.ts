@@ -59,6 +59,8 @@ export function toIngestStatus(status: WireStatus): IngestStatus {
 
 /** A ContentStore whose every operation is a call to berthd's containerd.services.content.v1.Content. */
 export class ContentStoreProxy implements ContentStore {
+  readonly scope = 'namespaced' as const;
+
   constructor(private readonly client: BerthClient) {}
 
   async info(ctx: OpContext, digest: string): Promise<ContentInfo> {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../kinds/events.js';
 import { PluginKind } from '../kinds/plugin-kind.js';
 import { eventsToken } from '../kinds/tokens.js';
+import { coreTokens } from '../registry/host.js';
 import { isPluginManifest, pluginUri } from '../registry/manifest.js';
 import { createTestHost } from '../testing/test-host.js';
 import { PACKAGE_VERSION } from '../version.js';
@@ -17,7 +18,7 @@ describe('exchangePlugin', () => {
     expect(exchangePlugin.type).toBe(PluginKind.Event);
     expect(exchangePlugin.version).toBe(PACKAGE_VERSION);
     expect(exchangePlugin.provides).toBe(eventsToken);
-    expect(exchangePlugin.requires).toBeUndefined();
+    expect(exchangePlugin.requires).toEqual({ log: coreTokens.logger });
   });
 
   it('boots in a host, delivers events, and ends subscriptions when the host closes', async () => {

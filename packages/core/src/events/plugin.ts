@@ -1,5 +1,6 @@
 import { PluginKind } from '../kinds/plugin-kind.js';
 import { eventsToken } from '../kinds/tokens.js';
+import { coreTokens } from '../registry/host.js';
 import { definePlugin } from '../registry/manifest.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { LocalEventExchange } from './exchange.js';
@@ -12,8 +13,9 @@ export const exchangePlugin = definePlugin({
   type: PluginKind.Event,
   id: 'exchange',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
+  pluginApi: '^2.0.0',
   description: 'in-process events exchange: publish, forward, filtered subscriptions',
   provides: eventsToken,
-  init: (_deps, _config, ctx) => new LocalEventExchange({ log: ctx.log }),
+  requires: { log: coreTokens.logger },
+  init: ({ log }) => new LocalEventExchange({ log }),
 });

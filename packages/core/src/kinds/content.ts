@@ -63,16 +63,52 @@ export interface ContentWriter {
   close(): Promise<void>;
 }
 
-export interface ContentStore {
+/**
+ * Whose view of content an interface gives. `raw`: every blob on disk (the content plugin, io.containerd.content.v1;
+ * the namespace of an OpContext is ignored). `namespaced`: what one namespace may see (the metadata plugin's view
+ * over the raw store: a blob is visible in a namespace only once written or committed there). The two carry
+ * different `scope` values, so one can never be passed where the other is required.
+ */
+export type ContentScope = 'namespaced' | 'raw';
+
+interface Scoped<S extends ContentScope> {
+  readonly scope: S;
+}
+
+/** Reading committed blobs (containerd's content.Provider + InfoProvider): what a differ or an unpacker needs. */
+export interface ContentProvider<S extends ContentScope = 'namespaced'> extends Scoped<S> {
+  info(ctx: OpContext, digest: string): Promise<ContentInfo>;
+  reader(ctx: OpContext, digest: string): Promise<ContentReader>;
+}
+
+/** Writing blobs (containerd's content.Ingester). */
+export interface ContentIngester<S extends ContentScope = 'namespaced'> extends Scoped<S> {
+  writer(ctx: OpContext, options: WriterOptions): Promise<ContentWriter>;
+}
+
+/** Managing committed blobs (containerd's content.Manager). */
+export interface ContentManager<S extends ContentScope = 'namespaced'> extends Scoped<S> {
   info(ctx: OpContext, digest: string): Promise<ContentInfo>;
   /** Updates labels; `fieldpaths` like `labels`, `labels.<key>`; none = replace all labels. Returns the result. */
   update(ctx: OpContext, info: Pick<ContentInfo, 'digest'> & Partial<Pick<ContentInfo, 'labels'>>, fieldpaths?: readonly string[]): Promise<ContentInfo>;
   /** Lists blobs matching any of the filters (containerd filter syntax over digest, size, labels.*). */
   list(ctx: OpContext, filters?: readonly string[]): AsyncIterable<ContentInfo>;
   delete(ctx: OpContext, digest: string): Promise<void>;
-  reader(ctx: OpContext, digest: string): Promise<ContentReader>;
+}
+
+/** Managing ingests in progress (containerd's content.IngestManager). */
+export interface IngestManager<S extends ContentScope = 'namespaced'> extends Scoped<S> {
   status(ctx: OpContext, ref: string): Promise<IngestStatus>;
   listStatuses(ctx: OpContext, filters?: readonly string[]): Promise<IngestStatus[]>;
   abort(ctx: OpContext, ref: string): Promise<void>;
-  writer(ctx: OpContext, options: WriterOptions): Promise<ContentWriter>;
 }
+
+/** Every role at once (containerd's content.Store). */
+export interface ContentStore<S extends ContentScope = 'namespaced'>
+  extends ContentProvider<S>,
+    ContentIngester<S>,
+    ContentManager<S>,
+    IngestManager<S> {}
+
+/** The content plugin's store: every blob on disk, whatever namespace refers to it. */
+export type RawContentStore = ContentStore<'raw'>;

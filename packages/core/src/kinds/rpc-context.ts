@@ -3,10 +3,12 @@ import { validateIdentifier } from '../identifiers/index.js';
 import type { OpContext } from './context.js';
 import type { RpcContext } from './rpc.js';
 
-/** gRPC metadata keys containerd clients send. */
+/** The wire's metadata keys, in one place: what containerd clients send, and berth's errdef trailer. */
 export const NAMESPACE_METADATA_KEY = 'containerd-namespace';
 export const TTRPC_NAMESPACE_METADATA_KEY = 'containerd-namespace-ttrpc';
 export const LEASE_METADATA_KEY = 'containerd-lease';
+/** Trailing metadata where berthd names the fine-grained errdef of a failed call, for berth's own clients. */
+export const ERRDEF_METADATA_KEY = 'berth-errdef';
 
 /** The namespace a request names (gRPC key first, then ttrpc's), or undefined. */
 export function namespaceOf(ctx: RpcContext): string | undefined {

@@ -1,17 +1,44 @@
-import { createMultiToken, createToken } from '../registry/token.js';
-import type { ContentStore } from './content.js';
-import type { EventExchange } from './events.js';
-import type { GarbageCollector } from './gc.js';
-import type { MetadataStore } from './metadata.js';
+// The tokens and contribution points of the kinds core defines. docs/plugins.md lists them with who provides each.
+import type { MetricsCollector } from '../metrics/metrics.js';
+import { createContributionPoint, createToken } from '../registry/token.js';
+import type { ContentIngester, ContentManager, ContentProvider, ContentStore, IngestManager, RawContentStore } from './content.js';
+import type { EventExchange, EventForwarder, EventPublisher, EventSubscriber } from './events.js';
+import type { GarbageCollectable, GarbageCollector } from './gc.js';
+import type { LeaseManager } from './leases.js';
+import type { NamespaceStore } from './namespaces.js';
 import type { RpcServices } from './rpc.js';
 
-/** The raw content store (not namespaced): io.containerd.content.v1. */
-export const contentStoreToken = createToken<ContentStore>('content-store');
-/** The metadata store (namespaces, namespaced content, leases, GC): io.containerd.metadata.v1. */
-export const metadataStoreToken = createToken<MetadataStore>('metadata-store');
+/** Every blob on disk, not namespaced: io.containerd.content.v1 provides it; the metadata plugin builds on it. */
+export const rawContentStoreToken = createToken<RawContentStore>('content.raw');
+
+/** Namespaced content roles (containerd's content.Provider, Ingester, Manager, IngestManager). */
+export const contentProviderToken = createToken<ContentProvider>('content.provider');
+export const contentIngesterToken = createToken<ContentIngester>('content.ingester');
+export const contentManagerToken = createToken<ContentManager>('content.manager');
+export const ingestManagerToken = createToken<IngestManager>('content.ingest-manager');
+/** The namespaced content store, every role at once: the metadata plugin provides it (the CLI, a proxy). */
+export const contentStoreToken = createToken<ContentStore>('content.store', {
+  roles: [contentProviderToken, contentIngesterToken, contentManagerToken, ingestManagerToken],
+});
+
+/** Namespaces and their labels (metadata plugin). */
+export const namespacesToken = createToken<NamespaceStore>('metadata.namespaces');
+/** Leases and their resources (metadata plugin). */
+export const leasesToken = createToken<LeaseManager>('metadata.leases');
+/** What garbage collection marks and sweeps (metadata plugin). */
+export const collectableToken = createToken<GarbageCollectable>('gc.collectable');
 /** The garbage-collection scheduler: io.containerd.gc.v1. */
-export const gcToken = createToken<GarbageCollector>('gc');
-/** The events exchange: io.containerd.event.v1. */
-export const eventsToken = createToken<EventExchange>('events');
-/** gRPC/ttrpc service implementations: every io.containerd.grpc.v1 plugin provides one. */
-export const rpcServicesToken = createMultiToken<RpcServices>('rpc-services');
+export const gcToken = createToken<GarbageCollector>('gc.scheduler');
+
+/** Event roles, and the exchange that plays all three: io.containerd.event.v1. */
+export const eventPublisherToken = createToken<EventPublisher>('events.publisher');
+export const eventForwarderToken = createToken<EventForwarder>('events.forwarder');
+export const eventSubscriberToken = createToken<EventSubscriber>('events.subscriber');
+export const eventsToken = createToken<EventExchange>('events.exchange', {
+  roles: [eventPublisherToken, eventForwarderToken, eventSubscriberToken],
+});
+
+/** gRPC/ttrpc services, contributed by io.containerd.grpc.v1 plugins (and third parties) to the daemon's servers. */
+export const rpcServicesPoint = createContributionPoint<RpcServices>('rpc.services');
+/** Collectors read at every scrape of `/v1/metrics`. */
+export const metricsCollectorsPoint = createContributionPoint<MetricsCollector>('metrics.collectors');

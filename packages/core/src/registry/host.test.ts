@@ -2,15 +2,14 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { createTestHost } from '../testing/test-host.js';
 import { definePlugin, SkipPluginError } from './manifest.js';
 import { coreTokens, RequiredPluginError } from './host.js';
-import { createMultiToken, createToken, optional } from './token.js';
+import { createContributionPoint, createToken, override } from './token.js';
 
 interface Clock { now(): number }
 interface Store { get(k: string): string | undefined; closed: boolean }
 const clockToken = createToken<Clock>('test.clock');
 const storeToken = createToken<Store>('test.store');
-const servicesToken = createMultiToken<string>('test.services');
 
-const base = { version: '1.0.0', pluginApi: '^1.0.0' } as const;
+const base = { version: '1.0.0', pluginApi: '^2.0.0' } as const;
 
 const clockPlugin = definePlugin({
   ...base,
@@ -85,8 +84,8 @@ describe('PluginHost', () => {
     try {
       const [clock, store] = t.host.list();
       expect(clock).toMatchObject({ status: 'error', error: { code: 'BERTH_ERR_PLUGIN_API_MISMATCH' } });
-      expect(clock!.error!.message).toBe('plugin io.berth.test.v1.clock@1.0.0 requires plugin API ^0.3.0, but this host provides 1.0.0');
-      expect(store).toMatchObject({ status: 'error', error: { message: 'dependency io.berth.test.v1.clock failed to load: plugin io.berth.test.v1.clock@1.0.0 requires plugin API ^0.3.0, but this host provides 1.0.0' } });
+      expect(clock!.error!.message).toBe('plugin io.berth.test.v1.clock@1.0.0 requires plugin API ^0.3.0, but this host provides 2.0.0');
+      expect(store).toMatchObject({ status: 'error', error: { message: 'dependency io.berth.test.v1.clock failed to load: plugin io.berth.test.v1.clock@1.0.0 requires plugin API ^0.3.0, but this host provides 2.0.0' } });
       expect(store!.requires).toEqual(['io.berth.test.v1']);
     } finally {
       await t.close();
@@ -142,26 +141,22 @@ describe('PluginHost', () => {
     }
   });
 
-  it('gives multi-token consumers every provider, optional deps undefined, and host tokens', async () => {
-    const s1 = definePlugin({ ...base, type: 'io.berth.test.v1', id: 's1', provides: servicesToken, init: () => 'one' });
-    const s2 = definePlugin({ ...base, type: 'io.berth.test.v1', id: 's2', provides: servicesToken, init: () => 'two' });
+  it('gives optional deps undefined and host tokens', async () => {
     let seen: unknown;
     const consumer = definePlugin({
       ...base,
       type: 'io.berth.test.v1',
       id: 'consumer',
-      requires: { services: servicesToken, store: optional(storeToken), plugins: coreTokens.plugins },
+      requires: { store: storeToken.optional, plugins: coreTokens.plugins },
       init(deps) {
-        expectTypeOf(deps.services).toEqualTypeOf<readonly string[]>();
         expectTypeOf(deps.store).toEqualTypeOf<Store | undefined>();
-        seen = { services: deps.services, store: deps.store, count: deps.plugins.list().length };
+        seen = { store: deps.store, count: deps.plugins.list().length };
         return {};
       },
     });
-    const t = await createTestHost({ plugins: [consumer, s1, s2] });
+    const t = await createTestHost({ plugins: [consumer, clockPlugin] });
     try {
-      expect(seen).toEqual({ services: ['one', 'two'], store: undefined, count: 3 });
-      expect(t.host.getAll(servicesToken)).toEqual(['one', 'two']);
+      expect(seen).toEqual({ store: undefined, count: 2 });
     } finally {
       await t.close();
     }
@@ -180,16 +175,18 @@ describe('PluginHost', () => {
     }
   });
 
-  it('creates per-plugin dirs unless told not to', async () => {
+  it('creates per-plugin dirs only for plugins that require them', async () => {
     const { existsSync } = await import('node:fs');
-    const made = await createTestHost({ plugins: [clockPlugin] });
-    const none = await createTestHost({ plugins: [clockPlugin], pluginDirs: false });
+    let dirs: unknown;
+    const withDirs = definePlugin({ ...base, type: 'io.berth.test.v1', id: 'disk', requires: { dirs: coreTokens.dirs }, init: (d) => { dirs = d.dirs; return {}; } });
+    const t = await createTestHost({ plugins: [clockPlugin, withDirs] });
     try {
-      expect(existsSync(`${made.server.root}/io.berth.test.v1.clock`)).toBe(true);
-      expect(existsSync(`${none.server.root}/io.berth.test.v1.clock`)).toBe(false);
+      expect(existsSync(`${t.server.root}/io.berth.test.v1.clock`)).toBe(false);
+      expect(dirs).toEqual({ root: `${t.server.root}/io.berth.test.v1.disk`, state: `${t.server.state}/io.berth.test.v1.disk` });
+      expect(existsSync(`${t.server.root}/io.berth.test.v1.disk`)).toBe(true);
+      expect(existsSync(`${t.server.state}/io.berth.test.v1.disk`)).toBe(true);
     } finally {
-      await made.close();
-      await none.close();
+      await t.close();
     }
   });
 

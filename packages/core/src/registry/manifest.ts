@@ -1,11 +1,10 @@
-import type { Logger } from '../log/logger.js';
-import type { AnyToken, Deps, TokenRecord } from './token.js';
+import type { Deps, Provided, ProvidesSpec, TokenRecord } from './token.js';
 
 /**
  * The plugin API version: the manifest shape, the init context, token semantics and errdefs. Minor = additive,
  * major = breaking. Plugins declare a semver range (`pluginApi: '^1.0.0'`) that the host checks at load time.
  */
-export const PLUGIN_API_VERSION = '1.0.0';
+export const PLUGIN_API_VERSION = '2.0.0';
 export const MANIFEST_TYPE = '@berth/PluginManifest';
 export const MANIFEST_VERSION = 1;
 
@@ -22,7 +21,7 @@ export interface PluginMeta {
   readonly capabilities: string[];
 }
 
-/** Facts about the composition a plugin runs in. */
+/** Facts about the composition a plugin runs in (`coreTokens.server`). */
 export interface ServerInfo {
   readonly root: string;
   readonly state: string;
@@ -32,18 +31,22 @@ export interface ServerInfo {
   readonly revision: string;
 }
 
-/** The per-plugin context handed to init: never a container, never another plugin. */
+/** A plugin's own directories (`coreTokens.dirs`): `<root>/<uri>` and `<state>/<uri>`, created before its init. */
+export interface PluginDirs {
+  readonly root: string;
+  readonly state: string;
+}
+
+/**
+ * The per-plugin context handed to init: the plugin's identity and its introspection record. Never a container,
+ * never another plugin; every service (logger, dirs, server facts, metrics) is a token in `requires`.
+ */
 export interface PluginContext {
   readonly uri: string;
   readonly type: string;
   readonly id: string;
-  /** `<root>/<uri>`, created before init. */
-  readonly root: string;
-  /** `<state>/<uri>`, created before init. */
-  readonly state: string;
-  readonly log: Logger;
+  /** What introspection shows about this plugin; init may add exports and capabilities. */
   readonly meta: PluginMeta;
-  readonly server: ServerInfo;
 }
 
 /** A JSON Schema for a plugin's config section (ajv; `JSONSchemaType<C>` from `@berth/core` checks it against C). */
@@ -54,8 +57,8 @@ export interface PluginConfigSpec<C> {
   readonly defaults: C;
 }
 
-export interface PluginDefinition<P, R extends TokenRecord, C> {
-  /** A versioned kind string: containerd's (`io.containerd.content.v1`) or `io.berth.<kind>.v<N>`. */
+export interface PluginDefinition<R extends TokenRecord, C, P extends ProvidesSpec | undefined, I extends Provided<P>> {
+  /** A versioned kind string: containerd's (`io.containerd.content.v1`), berth's (`io.berth.<kind>.v<N>`) or a vendor's (`io.<vendor>.<kind>.v<N>`). */
   readonly type: string;
   /** Short kebab-case id; the URI is `${type}.${id}`. */
   readonly id: string;
@@ -64,28 +67,39 @@ export interface PluginDefinition<P, R extends TokenRecord, C> {
   /** Semver range of PLUGIN_API_VERSION this plugin works with. */
   readonly pluginApi: string;
   readonly description?: string;
-  readonly provides?: AnyToken & { readonly T?: P };
+  /**
+   * What init's result provides: one token or contribution point (init returns its value), or a record of them
+   * (init returns an object with one property per key).
+   */
+  readonly provides?: P;
   readonly requires?: R;
   readonly config?: PluginConfigSpec<C>;
   /** Platforms reported by introspection (containerd's Meta.Platforms). */
   readonly platforms?: readonly Platform[];
-  init(deps: Deps<R>, config: C, ctx: PluginContext): P | Promise<P>;
-  /** Teardown, called in reverse init order. Defaults to the instance's own close(). */
-  close?(instance: P): void | Promise<void>;
+  init(deps: Deps<R>, config: C, ctx: PluginContext): I | Promise<I>;
+  /** Teardown, called in reverse init order with what init returned. Defaults to its own close(), if any. */
+  close?(instance: I): void | Promise<void>;
 }
 
-export interface PluginManifest<P = unknown, R extends TokenRecord = TokenRecord, C = unknown>
-  extends PluginDefinition<P, R, C> {
+export interface PluginManifest<
+  R extends TokenRecord = TokenRecord,
+  C = unknown,
+  P extends ProvidesSpec | undefined = ProvidesSpec | undefined,
+  I extends Provided<P> = Provided<P>,
+> extends PluginDefinition<R, C, P, I> {
   readonly $$type: typeof MANIFEST_TYPE;
   readonly manifestVersion: typeof MANIFEST_VERSION;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyPluginManifest = PluginManifest<any, any, any>;
+export type AnyPluginManifest = PluginManifest<any, any, any, any>;
 
-export function definePlugin<P, const R extends TokenRecord = {}, C = Record<string, never>>(
-  definition: PluginDefinition<P, R, C>,
-): PluginManifest<P, R, C> {
+export function definePlugin<
+  const R extends TokenRecord = {},
+  C = Record<string, never>,
+  const P extends ProvidesSpec | undefined = undefined,
+  I extends Provided<P> = Provided<P>,
+>(definition: PluginDefinition<R, C, P, I>): PluginManifest<R, C, P, I> {
   return Object.freeze({ ...definition, $$type: MANIFEST_TYPE, manifestVersion: MANIFEST_VERSION });
 }
 

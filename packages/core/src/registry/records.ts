@@ -11,6 +11,10 @@ export interface PluginRecord {
   readonly status: PluginStatus;
   /** Types of the plugins it requires (containerd's `requires`). */
   readonly requires: readonly string[];
+  /** Ids of the tokens it provides. */
+  readonly provides: readonly string[];
+  /** Ids of the contribution points it contributes to. */
+  readonly contributes: readonly string[];
   readonly platforms: readonly Platform[];
   readonly exports: Readonly<Record<string, string>>;
   readonly capabilities: readonly string[];

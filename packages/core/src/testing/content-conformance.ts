@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   isAlreadyExists,
@@ -7,20 +7,17 @@ import {
   isNotFound,
   isUnavailable,
 } from '../errdefs/index.js';
-import type { ContentInfo, ContentReader, ContentStore, ContentWriter, WriterOptions } from '../kinds/content.js';
+import { EMPTY_DIGEST, sha256Digest as sha256 } from '../digest/digest.js';
+import type { ContentInfo, ContentReader, ContentScope, ContentStore, ContentWriter, WriterOptions } from '../kinds/content.js';
 import type { Labels, OpContext } from '../kinds/context.js';
 
 /** What a content store implementation hands the suite for each test. */
 export interface ContentStoreFixture {
-  readonly store: ContentStore;
+  readonly store: ContentStore<ContentScope>;
   readonly ctx: OpContext;
   /** Releases the store and removes whatever the fixture created. */
   cleanup(): Promise<void>;
 }
-
-const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-
-const sha256 = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /** Digests every store must refuse (InvalidArgumentError), including attempts to escape the store's directory. */
 const INVALID_DIGESTS: readonly string[] = [
@@ -49,7 +46,7 @@ const INVALID_DIGESTS: readonly string[] = [
 export function describeContentStoreConformance(name: string, factory: () => Promise<ContentStoreFixture>): void {
   describe(`content store conformance: ${name}`, () => {
     let fixture: ContentStoreFixture | undefined;
-    let store: ContentStore;
+    let store: ContentStore<ContentScope>;
     let ctx: OpContext;
     /** A per-test prefix, so refs never collide even if the fixture shares state between tests. */
     let uid: string;

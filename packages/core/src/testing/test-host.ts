@@ -2,14 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nullLogger, type Logger } from '../log/logger.js';
-import { PluginHost } from '../registry/host.js';
+import { PluginHost, type HostOptions } from '../registry/host.js';
 import type { AnyPluginManifest, ServerInfo } from '../registry/manifest.js';
-import type { AnyToken } from '../registry/token.js';
+import type { Override } from '../registry/token.js';
 
 export interface TestHostOptions {
   readonly plugins: readonly AnyPluginManifest[];
-  /** Instances standing in for tokens no plugin of the list provides. */
-  readonly overrides?: ReadonlyArray<readonly [AnyToken, unknown]>;
+  /** Instances standing in for tokens (`override(token, instance)`, type-checked); they win over plugins. */
+  readonly overrides?: readonly Override[];
   readonly pluginConfig?: Readonly<Record<string, unknown>>;
   readonly disabled?: readonly string[];
   readonly required?: readonly string[];
@@ -19,7 +19,10 @@ export interface TestHostOptions {
   /** Initialise everything at once (default) or leave it to `host.resolve`. */
   readonly lazy?: boolean;
   readonly pluginApiVersion?: string;
-  readonly pluginDirs?: boolean;
+  readonly validators?: HostOptions['validators'];
+  readonly initTimeoutMs?: number;
+  /** Third-party sources by URI (as plugin_packages records them). */
+  readonly sources?: Readonly<Record<string, string>>;
 }
 
 export interface TestHost {
@@ -52,10 +55,12 @@ export async function createTestHost(options: TestHostOptions): Promise<TestHost
       pluginConfig: options.pluginConfig,
       disabled: options.disabled,
       required: options.required,
-      provided: options.overrides,
+      overrides: options.overrides,
       log: options.log ?? nullLogger,
       pluginApiVersion: options.pluginApiVersion,
-      pluginDirs: options.pluginDirs,
+      validators: options.validators,
+      initTimeoutMs: options.initTimeoutMs,
+      sources: options.sources,
     });
   } catch (err) {
     await removeDir();

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Metadata, Server, ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { serviceDefinition } from '@berth/api';
+import type { GrpcServiceDefinition } from '@berth/api';
 import { InvalidArgumentError, type Logger, type RpcContext, type RpcServiceImplementation } from '@berth/core';
 import { toServiceError, toWireStatus } from './errgrpc.js';
 
@@ -35,11 +35,10 @@ function contextOf(metadata: Metadata, call: { on(event: 'cancelled', fn: () => 
 
 /**
  * Binds transport-neutral handlers to grpc-js. Handlers just throw; errors become statuses here. A handler method
- * the implementation lacks is left to grpc-js (Unimplemented). Unknown method names in an implementation are a
- * programming error and fail at bind time.
+ * the implementation lacks is left to grpc-js (Unimplemented). Method names were checked at the plugin's init
+ * (ServiceCatalog); a name the definition lacks here is a programming error.
  */
-export function bindService(server: Server, impl: RpcServiceImplementation, log: Logger, observe?: CallObserver): void {
-  const definition = serviceDefinition(impl.service);
+export function bindService(server: Server, impl: RpcServiceImplementation, definition: GrpcServiceDefinition, log: Logger, observe?: CallObserver): void {
   const handlers: UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(impl.handlers)) {
     const def = definition[method];

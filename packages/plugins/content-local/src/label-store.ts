@@ -1,6 +1,6 @@
 import { rename } from 'node:fs/promises';
-import type { Labels, Logger } from '@berth/core';
-import { formatTimestamp, parseTimestamp, readTextIfExists, writeFileAtomic } from './fs-util.js';
+import { cleanLabels, writeFileAtomic, type Labels, type Logger } from '@berth/core';
+import { formatTimestamp, parseTimestamp, readTextIfExists } from './fs-util.js';
 import { Mutex } from './mutex.js';
 
 /** What the raw store keeps about a blob beside its bytes. */
@@ -102,12 +102,4 @@ export class LabelStore {
       return result;
     });
   }
-}
-
-/** Storage drops empty-valued labels (as containerd's stores do) and anything that is not a string. */
-function cleanLabels(labels: Readonly<Record<string, unknown>>): Labels {
-  // fromEntries defines own properties, so a key like `__proto__` stays a label.
-  return Object.fromEntries(
-    Object.entries(labels).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''),
-  );
 }

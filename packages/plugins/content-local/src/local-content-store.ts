@@ -3,16 +3,26 @@ import { chmod, mkdir, open, opendir, readdir, rename, rm, stat, unlink, utimes,
 import { join, resolve } from 'node:path';
 import {
   AlreadyExistsError,
+  CANONICAL_ALGORITHM,
   DataLossError,
+  digestHex,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
+  applyLabelUpdate,
+  hasErrno,
+  isSha256Hex,
+  newDigester,
   parseFilters,
+  sha256Hex,
+  syncDir,
+  writeFileAtomic,
+  TMP_SUFFIX,
   type Adaptor,
   type ContentInfo,
   type ContentReader,
-  type ContentStore,
+  type RawContentStore,
   type ContentWriter,
   type IngestStatus,
   type Labels,
@@ -20,16 +30,7 @@ import {
   type OpContext,
   type WriterOptions,
 } from '@berth/core';
-import { DIGEST_ALGORITHM, digestHex, isSha256Hex, newHash, sha256HexOf } from './digest.js';
-import {
-  TMP_SUFFIX,
-  formatTimestamp,
-  hasErrno,
-  parseTimestamp,
-  readTextIfExists,
-  syncDir,
-  writeFileAtomic,
-} from './fs-util.js';
+import { formatTimestamp, parseTimestamp, readTextIfExists } from './fs-util.js';
 import { LabelStore } from './label-store.js';
 import { KeyedMutex, RefLocks } from './mutex.js';
 import { OpenBlobs } from './open-blobs.js';
@@ -50,7 +51,8 @@ const INGEST = { ref: 'ref', data: 'data', startedAt: 'startedat', updatedAt: 'u
  * directory per ingest in `ingest/<sha256hex(ref)>/`, plus `labels.json` for the raw store's own labels.
  * Not namespaced (the metadata plugin namespaces it); one instance per directory.
  */
-export class LocalContentStore implements ContentStore {
+export class LocalContentStore implements RawContentStore {
+  readonly scope = 'raw' as const;
   readonly root: string;
   private readonly blobDir: string;
   private readonly ingestRoot: string;
@@ -67,14 +69,14 @@ export class LocalContentStore implements ContentStore {
     private readonly log: Logger | undefined,
   ) {
     this.root = root;
-    this.blobDir = join(root, 'blobs', DIGEST_ALGORITHM);
+    this.blobDir = join(root, 'blobs', CANONICAL_ALGORITHM);
     this.ingestRoot = join(root, 'ingest');
   }
 
   /** Creates the layout if needed, removes debris of interrupted ingests and loads the labels. */
   static async open(options: LocalContentStoreOptions): Promise<LocalContentStore> {
     const root = resolve(options.root);
-    await mkdir(join(root, 'blobs', DIGEST_ALGORITHM), { recursive: true });
+    await mkdir(join(root, 'blobs', CANONICAL_ALGORITHM), { recursive: true });
     await mkdir(join(root, 'ingest'), { recursive: true });
     await removeTmpFiles(root);
     await cleanIngests(join(root, 'ingest'), options.log);
@@ -101,31 +103,17 @@ export class LocalContentStore implements ContentStore {
     this.check(ctx);
     const { digest } = info;
     const hex = digestHex(digest);
-    const given = info.labels ?? {};
-    let replaceAll = fieldpaths.length === 0;
-    const keys: string[] = [];
-    for (const path of fieldpaths) {
-      if (path === 'labels') replaceAll = true;
-      else if (path.startsWith('labels.') && path.length > 'labels.'.length) keys.push(path.slice('labels.'.length));
-      else throw new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on content info ${JSON.stringify(digest)}`);
-    }
+    // Checked before the blob is looked at, so a bad path fails the same way whether or not the blob exists.
+    applyLabelUpdate({}, {}, fieldpaths, `content info ${JSON.stringify(digest)}`);
     const st = await this.statBlob(digest, hex);
     const meta = await this.labels.modify(
       digest,
-      (current) => {
-        if (replaceAll) return { ...given };
-        const next = new Map(Object.entries(current));
-        for (const key of keys) {
-          const value = Object.hasOwn(given, key) ? given[key] : undefined;
-          if (value) next.set(key, value);
-          else next.delete(key);
-        }
-        return Object.fromEntries(next);
-      },
+      (current) => applyLabelUpdate(current, info.labels, fieldpaths, `content info ${JSON.stringify(digest)}`),
       new Date(),
     );
     return { digest, size: st.size, createdAt: st.mtime, updatedAt: meta.updatedAt, labels: meta.labels };
   }
+
 
   async *list(ctx: OpContext, filters?: readonly string[]): AsyncIterable<ContentInfo> {
     this.check(ctx);
@@ -141,7 +129,7 @@ export class LocalContentStore implements ContentStore {
         if (hasErrno(err, 'ENOENT')) continue; // deleted while listing
         throw err;
       }
-      const info = this.describe(`${DIGEST_ALGORITHM}:${entry.name}`, st.size, st.mtime);
+      const info = this.describe(`${CANONICAL_ALGORITHM}:${entry.name}`, st.size, st.mtime);
       if (match(infoAdaptor(info))) yield info;
     }
   }
@@ -280,7 +268,7 @@ export class LocalContentStore implements ContentStore {
   }
 
   private ingestDir(ref: string): string {
-    return join(this.ingestRoot, sha256HexOf(ref));
+    return join(this.ingestRoot, sha256Hex(ref));
   }
 
   private async statBlob(digest: string, hex: string) {
@@ -337,7 +325,7 @@ export class LocalContentStore implements ContentStore {
     const fh = await open(dataPath, constants.O_WRONLY | constants.O_CREAT, 0o644);
     try {
       // Restore the running digest from the bytes on disk (containerd does the same; no resumable hash state).
-      const hash = newHash();
+      const hash = newDigester();
       const offset = await hashFile(dataPath, hash);
       const st = await fh.stat();
       const startedAt = parseTimestamp(await readTextIfExists(join(dir, INGEST.startedAt))) ?? st.mtime;
@@ -418,7 +406,7 @@ async function createIngest(dir: string, ref: string, total: number, expected: s
     await fh.close();
     throw err;
   }
-  return { ref, dir, fh, offset: 0, hash: newHash(), total, expected, startedAt: now, updatedAt: now };
+  return { ref, dir, fh, offset: 0, hash: newDigester(), total, expected, startedAt: now, updatedAt: now };
 }
 
 /** The status of an ingest directory, or undefined when it is not (or no longer) a complete ingest. */
@@ -457,7 +445,7 @@ async function cleanIngests(ingestRoot: string, log?: Logger): Promise<void> {
     let junk = !entry.isDirectory() || !isSha256Hex(entry.name);
     if (!junk) {
       const ref = await readTextIfExists(join(path, INGEST.ref));
-      junk = ref === undefined || sha256HexOf(ref) !== entry.name || !(await exists(join(path, INGEST.data)));
+      junk = ref === undefined || sha256Hex(ref) !== entry.name || !(await exists(join(path, INGEST.data)));
       if (!junk) await removeTmpFiles(path);
     }
     if (junk) {
@@ -474,7 +462,7 @@ async function removeTmpFiles(dir: string): Promise<void> {
 }
 
 /** Feeds a file through a hash with one reused buffer; returns its length. */
-async function hashFile(path: string, hash: ReturnType<typeof newHash>): Promise<number> {
+async function hashFile(path: string, hash: ReturnType<typeof newDigester>): Promise<number> {
   const fh: FileHandle = await open(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(READ_CHUNK_SIZE);

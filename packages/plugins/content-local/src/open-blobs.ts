@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { NotFoundError } from '@berth/core';
-import { hasErrno } from './fs-util.js';
+import { hasErrno } from '@berth/core';
 
 /** How long an unused blob handle stays open for the next reader of the same blob. */
 export const IDLE_HANDLE_TTL_MS = 1000;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contentStoreToken, isPluginManifest, pluginUri, PluginKind } from '@berth/core';
+import { rawContentStoreToken, isPluginManifest, pluginUri, PluginKind } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contentLocalConfigSchema } from './config.js';
@@ -25,7 +25,7 @@ describe('contentLocalPlugin', () => {
     expect(pluginUri(contentLocalPlugin)).toBe(URI);
     expect(contentLocalPlugin.type).toBe(PluginKind.Content);
     expect(contentLocalPlugin.version).toBe(PACKAGE_VERSION);
-    expect(contentLocalPlugin.provides).toBe(contentStoreToken);
+    expect(contentLocalPlugin.provides).toBe(rawContentStoreToken);
     expect(contentLocalConfigSchema.$id).toBe(URI);
     expect(contentLocalConfigSchema.additionalProperties).toBe(false);
   });
@@ -34,7 +34,7 @@ describe('contentLocalPlugin', () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-content-plugin-'));
     dirs.push(dir);
     const t = await createTestHost({ plugins: [contentLocalPlugin], required: [URI], dir });
-    const store = t.host.get(contentStoreToken);
+    const store = t.host.get(rawContentStoreToken);
     expect(store).toBeInstanceOf(LocalContentStore);
     const root = join(t.server.root, URI);
     const record = t.host.list().find((r) => r.uri === URI);
@@ -52,7 +52,7 @@ describe('contentLocalPlugin', () => {
     await open.write(Buffer.from('abc'));
     await t.close();
     const again = await createTestHost({ plugins: [contentLocalPlugin], required: [URI], dir });
-    expect((await again.host.get(contentStoreToken).status(ctx, 'left-open')).offset).toBe(3);
+    expect((await again.host.get(rawContentStoreToken).status(ctx, 'left-open')).offset).toBe(3);
     await again.close();
   });
 
@@ -63,7 +63,7 @@ describe('contentLocalPlugin', () => {
     const t = await createTestHost({ plugins: [contentLocalPlugin], required: [URI], pluginConfig: { [URI]: { root_path: custom } } });
     try {
       expect(t.host.list().find((r) => r.uri === URI)?.exports).toMatchObject({ root: custom });
-      expect((t.host.get(contentStoreToken) as LocalContentStore).root).toBe(custom);
+      expect((t.host.get(rawContentStoreToken) as LocalContentStore).root).toBe(custom);
     } finally {
       await t.close();
     }

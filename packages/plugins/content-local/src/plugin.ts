@@ -1,4 +1,4 @@
-import { PluginKind, contentStoreToken, definePlugin } from '@berth/core';
+import { PluginKind, coreTokens, definePlugin, rawContentStoreToken } from '@berth/core';
 import { contentLocalConfigDefaults, contentLocalConfigSchema, type ContentLocalConfig } from './config.js';
 import { LocalContentStore } from './local-content-store.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -7,13 +7,14 @@ export const contentLocalPlugin = definePlugin({
   type: PluginKind.Content, // URI: io.containerd.content.v1.content
   id: 'content',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
+  pluginApi: '^2.0.0',
   description: 'content-addressed blob store on the local filesystem',
-  provides: contentStoreToken,
+  provides: rawContentStoreToken,
+  requires: { dirs: coreTokens.dirs, log: coreTokens.logger },
   config: { schema: contentLocalConfigSchema, defaults: contentLocalConfigDefaults },
-  async init(_deps, config: ContentLocalConfig, ctx) {
-    const root = config.root_path ?? ctx.root;
-    const store = await LocalContentStore.open({ root, log: ctx.log });
+  async init({ dirs, log }, config: ContentLocalConfig, ctx) {
+    const root = config.root_path ?? dirs.root;
+    const store = await LocalContentStore.open({ root, log });
     ctx.meta.exports.root = store.root;
     return store;
   },

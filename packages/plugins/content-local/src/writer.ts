@@ -3,16 +3,20 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DataLossError,
+  digestHex,
+  digestSoFar,
   FailedPreconditionError,
+  hasErrno,
   InvalidArgumentError,
   NotImplementedError,
+  newDigester,
+  writeFileAtomic,
   type CommitOptions,
   type ContentWriter,
   type IngestStatus,
   type Labels,
 } from '@berth/core';
-import { digestHex, digestOfHash, newHash } from './digest.js';
-import { formatTimestamp, hasErrno, writeFileAtomic } from './fs-util.js';
+import { formatTimestamp } from './fs-util.js';
 import { Mutex } from './mutex.js';
 
 /** An ingest opened (created or resumed) by the store, with its ref lock held. */
@@ -87,7 +91,7 @@ export class LocalContentWriter implements ContentWriter {
   }
 
   digest(): string {
-    return digestOfHash(this.hash);
+    return digestSoFar(this.hash);
   }
 
   write(data: Uint8Array): Promise<void> {
@@ -124,7 +128,7 @@ export class LocalContentWriter implements ContentWriter {
       if (size !== 0) throw new NotImplementedError(`truncate to ${size}: only 0 is supported`);
       await fh.truncate(0);
       this.offset = 0;
-      this.hash = newHash();
+      this.hash = newDigester();
       this.updatedAt = new Date();
     });
   }

@@ -1,13 +1,14 @@
 import {
+  collectableToken,
+  coreTokens,
   gcToken,
   isPluginManifest,
-  metadataStoreToken,
   pluginUri,
   PluginKind,
+  type GarbageCollectable,
   type GCStats,
-  type MetadataStore,
 } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
+import { createTestHost, override, type TestHost } from '@berth/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gcSchedulerConfigDefaults, gcSchedulerConfigSchema } from './config.js';
 import gcSchedulerDefault, { gcSchedulerPlugin } from './index.js';
@@ -16,14 +17,11 @@ import { PACKAGE_VERSION } from './version.js';
 
 const URI = 'io.containerd.gc.v1.scheduler';
 
-/**
- * Stands in for the metadata plugin (a plugin never imports another): only the GarbageCollectable part is real
- * enough to be used by the scheduler.
- */
-function fakeMetadata(): { store: MetadataStore; runs: () => number; emit: (kind: 'delete' | 'write') => void } {
+/** Stands in for the metadata plugin (a plugin never imports another): what the scheduler collects. */
+function fakeMetadata(): { store: GarbageCollectable; runs: () => number; emit: (kind: 'delete' | 'write') => void } {
   let runs = 0;
   const listeners = new Set<(kind: 'delete' | 'write') => void>();
-  const collectable = {
+  const collectable: GarbageCollectable = {
     async garbageCollect(): Promise<GCStats> {
       runs++;
       return { startedAt: new Date(), durationMs: 1, removed: { content: 0, ingests: 0, snapshots: 0, leases: 0 } };
@@ -34,7 +32,7 @@ function fakeMetadata(): { store: MetadataStore; runs: () => number; emit: (kind
     },
   };
   return {
-    store: collectable as unknown as MetadataStore,
+    store: collectable,
     runs: () => runs,
     emit: (kind) => listeners.forEach((l) => l(kind)),
   };
@@ -46,21 +44,21 @@ describe('gcSchedulerPlugin', () => {
     for (const h of hosts.splice(0)) await h.close();
   });
 
-  it('is io.containerd.gc.v1.scheduler, requiring the metadata store and providing the gc token', () => {
+  it('is io.containerd.gc.v1.scheduler, requiring what it collects and providing the gc token', () => {
     expect(isPluginManifest(gcSchedulerPlugin)).toBe(true);
     expect(gcSchedulerDefault).toBe(gcSchedulerPlugin);
     expect(pluginUri(gcSchedulerPlugin)).toBe(URI);
     expect(gcSchedulerPlugin.type).toBe(PluginKind.GC);
     expect(gcSchedulerPlugin.version).toBe(PACKAGE_VERSION);
     expect(gcSchedulerPlugin.provides).toBe(gcToken);
-    expect(gcSchedulerPlugin.requires).toEqual({ metadata: metadataStoreToken });
+    expect(gcSchedulerPlugin.requires).toEqual({ collectable: collectableToken, log: coreTokens.logger });
     expect(gcSchedulerConfigSchema.$id).toBe(URI);
     expect(gcSchedulerPlugin.config?.defaults).toEqual(gcSchedulerConfigDefaults);
   });
 
   it('boots with the defaults: collects after startup, reports containerd exports, stops on close', async () => {
     const metadata = fakeMetadata();
-    const t = await createTestHost({ plugins: [gcSchedulerPlugin], required: [URI], overrides: [[metadataStoreToken, metadata.store]] });
+    const t = await createTestHost({ plugins: [gcSchedulerPlugin], required: [URI], overrides: [override(collectableToken, metadata.store)] });
     hosts.push(t);
     const gc = t.host.get(gcToken);
     expect(gc).toBeInstanceOf(GcScheduler);
@@ -87,7 +85,7 @@ describe('gcSchedulerPlugin', () => {
     const t = await createTestHost({
       plugins: [gcSchedulerPlugin],
       required: [URI],
-      overrides: [[metadataStoreToken, metadata.store]],
+      overrides: [override(collectableToken, metadata.store)],
       pluginConfig: { [URI]: { startup_delay: '0s', schedule_delay: '1m30s', deletion_threshold: 2, pause_threshold: 0.9 } },
     });
     hosts.push(t);
@@ -106,7 +104,7 @@ describe('gcSchedulerPlugin', () => {
         createTestHost({
           plugins: [gcSchedulerPlugin],
           required: [URI],
-          overrides: [[metadataStoreToken, fakeMetadata().store]],
+          overrides: [override(collectableToken, fakeMetadata().store)],
           pluginConfig: { [URI]: section },
         }),
       ).rejects.toThrow(URI);

@@ -60,7 +60,7 @@ describe('namespaced content', () => {
   it('links a blob another namespace has without copying bytes (shared policy)', async () => {
     const data = Buffer.from('shared bytes '.repeat(100));
     const digest = await putBlob(h.store.content, a, data);
-    const blobPath = join(h.raw.root, 'blobs', 'sha256', digest.slice(7));
+    const blobPath = join(h.raw.root!, 'blobs', 'sha256', digest.slice(7));
     const before = await stat(blobPath);
 
     const w = await h.store.content.writer(b, { ref: 'pull-b', total: data.length, expected: digest });

@@ -1,3 +1,4 @@
+import { publishEvent } from '@berth/api';
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -13,9 +14,11 @@ import {
   type ContentReader,
   type ContentStore,
   type ContentWriter,
+  type EventPublisher,
   type IngestStatus,
   type Labels,
   type OpContext,
+  type RawContentStore,
   type WriterOptions,
 } from '@berth/core';
 import type { Database, Mutation } from './database.js';
@@ -65,9 +68,12 @@ function rawContext(ctx: OpContext): OpContext {
  * namespace, backend refs `<namespace>/<counter>/<ref>`, lease membership, and the `shared` policy.
  */
 export class LmdbContentStore implements ContentStore {
+  readonly scope = 'namespaced' as const;
+
   constructor(
     private readonly db: Database,
-    private readonly raw: ContentStore,
+    private readonly raw: RawContentStore,
+    private readonly events: EventPublisher | undefined,
     private readonly policy: ContentPolicy,
   ) {}
 
@@ -122,6 +128,8 @@ export class LmdbContentStore implements ContentStore {
       removeFromContextLease(r, ctx, { type: 'content', id: digest });
       this.db.dirtyContent = true;
     }, 'delete');
+    // Whoever deletes (the gRPC service, an image delete, a CLI-side composition), subscribers hear of it.
+    if (this.events) await publishEvent(this.events, ns, '/content/delete', 'containerd.events.ContentDelete', { digest });
   }
 
   async reader(ctx: OpContext, digest: string): Promise<ContentReader> {
@@ -271,7 +279,7 @@ export class LmdbContentStore implements ContentStore {
   }
 
   /** @internal The backend store. */
-  get backend(): ContentStore {
+  get backend(): RawContentStore {
     return this.raw;
   }
 

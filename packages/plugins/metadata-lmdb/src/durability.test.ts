@@ -7,7 +7,8 @@ import { FailedPreconditionError, isFailedPrecondition, nullLogger } from '@bert
 import { Database } from './database.js';
 import { LmdbMetadataStore } from './metadata-store.js';
 import { SCHEMA_VERSION, VERSION_KEY } from './schema.js';
-import { FsContentStore } from './testing-fixtures/fs-content-store.js';
+import { LocalContentStore } from '@berth/plugin-content-local';
+import { createMemoryContentStore } from '@berth/core/testing';
 
 describe('durability', () => {
   let dir: string | undefined;
@@ -42,7 +43,7 @@ describe('durability', () => {
     proc.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
 
-    const store = await LmdbMetadataStore.open({ path: metaPath, content: new FsContentStore(contentRoot), log: nullLogger });
+    const store = await LmdbMetadataStore.open({ path: metaPath, content: await LocalContentStore.open({ root: contentRoot }), log: nullLogger });
     try {
       const ctx = { namespace: 'killed' };
       expect((await store.namespaces.list()).sort()).toEqual(['killed', 'survivor']);
@@ -65,7 +66,7 @@ describe('durability', () => {
     await db.txn((r) => r.put(VERSION_KEY, SCHEMA_VERSION + 1));
     await db.close();
 
-    const err = await LmdbMetadataStore.open({ path, content: new FsContentStore(join(dir, 'c')), log: nullLogger }).catch(
+    const err = await LmdbMetadataStore.open({ path, content: createMemoryContentStore('raw'), log: nullLogger }).catch(
       (e: unknown) => e,
     );
     expect(isFailedPrecondition(err)).toBe(true);
@@ -78,7 +79,7 @@ describe('durability', () => {
 
   it('rejects use after close', async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-metadata-closed-'));
-    const store = await LmdbMetadataStore.open({ path: join(dir, 'meta.lmdb'), content: new FsContentStore(join(dir, 'c')), log: nullLogger });
+    const store = await LmdbMetadataStore.open({ path: join(dir, 'meta.lmdb'), content: createMemoryContentStore('raw'), log: nullLogger });
     await store.close();
     await store.close();
     await expect(store.namespaces.create('x')).rejects.toThrow('metadata store is closed');

@@ -5,6 +5,7 @@ import {
   type ContentStore,
   type ContentWriter,
   type OpContext,
+  type RawContentStore,
   type WriterOptions,
 } from '@berth/core';
 import { keys, type ContainerRecord, type ImageRecord } from './schema.js';
@@ -51,7 +52,7 @@ async function settlesSoon(p: Promise<unknown>, ms = 50): Promise<boolean> {
 }
 
 /** A real store whose chosen operations pause at a gate: lets a test interleave them with a collection. */
-function gated(raw: RawStore, hooks: { afterCommit?: () => Promise<void>; beforeList?: () => Promise<void> }): ContentStore {
+function gated(raw: RawStore, hooks: { afterCommit?: () => Promise<void>; beforeList?: () => Promise<void> }): RawContentStore {
   const wrapWriter = (w: ContentWriter): ContentWriter => ({
     get ref() {
       return w.ref;
@@ -67,6 +68,7 @@ function gated(raw: RawStore, hooks: { afterCommit?: () => Promise<void>; before
     },
   });
   return {
+    scope: 'raw',
     info: (c, d) => raw.info(c, d),
     update: (c, i, f) => raw.update(c, i),
     async *list(c: OpContext): AsyncIterable<ContentInfo> {

@@ -1,4 +1,4 @@
-import { LEASE_EXPIRE_LABEL, LEASE_FLAT_LABEL, isNotFound, type ContentStore, type GCStats, type Labels } from '@berth/core';
+import { LEASE_EXPIRE_LABEL, LEASE_FLAT_LABEL, isNotFound, type GCStats, type Labels, type RawContentStore } from '@berth/core';
 import type { Database, Records } from './database.js';
 import {
   depth,
@@ -193,7 +193,7 @@ export function backendReferences(records: Records): { digests: Set<string>; ing
 export class GarbageCollector {
   constructor(
     private readonly db: Database,
-    private readonly raw: ContentStore,
+    private readonly raw: RawContentStore,
   ) {}
 
   collect(): Promise<GCStats> {

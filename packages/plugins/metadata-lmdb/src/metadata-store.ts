@@ -1,10 +1,12 @@
 import type {
   ContentStore,
+  EventPublisher,
+  GarbageCollectable,
   GCStats,
   LeaseManager,
   Logger,
-  MetadataStore,
   NamespaceStore,
+  RawContentStore,
 } from '@berth/core';
 import { LmdbContentStore } from './content.js';
 import { Database, type MutationKind } from './database.js';
@@ -16,7 +18,9 @@ export interface LmdbMetadataStoreOptions {
   /** The LMDB file, e.g. `<plugin root>/meta.lmdb`. */
   readonly path: string;
   /** The raw (not namespaced) content store. */
-  readonly content: ContentStore;
+  readonly content: RawContentStore;
+  /** Where `/content/delete` goes when a blob is deleted from a namespace. */
+  readonly events?: EventPublisher;
   readonly log: Logger;
   /** `shared` (default): a blob in the backend can be linked into another namespace by its digest. */
   readonly contentSharingPolicy?: 'shared' | 'isolated';
@@ -27,8 +31,11 @@ export interface LmdbMetadataStoreOptions {
   readonly maxReaders?: number;
 }
 
-/** The metadata store on one LMDB environment: namespaces, namespaced content, leases and garbage collection. */
-export class LmdbMetadataStore implements MetadataStore {
+/**
+ * The metadata store on one LMDB environment: namespaces, namespaced content, leases and garbage collection. The
+ * plugin provides each under its own token; the object itself is what garbage collection marks and sweeps.
+ */
+export class LmdbMetadataStore implements GarbageCollectable {
   readonly namespaces: NamespaceStore;
   readonly content: ContentStore;
   readonly leases: LeaseManager;
@@ -36,11 +43,11 @@ export class LmdbMetadataStore implements MetadataStore {
 
   private constructor(
     private readonly db: Database,
-    raw: ContentStore,
+    raw: RawContentStore,
     options: LmdbMetadataStoreOptions,
   ) {
     this.namespaces = new LmdbNamespaceStore(db);
-    this.content = new LmdbContentStore(db, raw, {
+    this.content = new LmdbContentStore(db, raw, options.events, {
       shared: (options.contentSharingPolicy ?? 'shared') === 'shared',
       ingestExpiryMs: options.ingestExpiryMs ?? 24 * 60 * 60 * 1000,
     });
@@ -56,6 +63,11 @@ export class LmdbMetadataStore implements MetadataStore {
       maxReaders: options.maxReaders,
     });
     return new LmdbMetadataStore(db, options.content, options);
+  }
+
+  /** This store as what garbage collection marks and sweeps (`collectableToken`). */
+  get collectable(): GarbageCollectable {
+    return this;
   }
 
   garbageCollect(): Promise<GCStats> {

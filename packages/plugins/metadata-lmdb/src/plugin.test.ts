@@ -1,40 +1,44 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contentStoreToken, metadataStoreToken, PluginKind } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  collectableToken,
+  contentStoreToken,
+  coreTokens,
+  eventPublisherToken,
+  eventsToken,
+  exchangePlugin,
+  leasesToken,
+  namespacesToken,
+  PluginKind,
+  rawContentStoreToken,
+  type Envelope,
+} from '@berth/core';
+import { createMemoryContentStore, createTestHost, override, type TestHost } from '@berth/core/testing';
 import { lmdbPlugin } from './plugin.js';
-import { FsContentStore } from './testing-fixtures/fs-content-store.js';
 import { putBlob } from './testing-fixtures/harness.js';
 
 const URI = 'io.containerd.metadata.v1.lmdb';
 
 describe('lmdb metadata plugin', () => {
   let host: TestHost | undefined;
-  let contentDir: string;
-
-  beforeEach(async () => {
-    contentDir = await mkdtemp(join(tmpdir(), 'berth-metadata-plugin-'));
-  });
   afterEach(async () => {
     await host?.close();
     host = undefined;
-    await rm(contentDir, { recursive: true, force: true });
   });
 
   const boot = async (pluginConfig?: Record<string, unknown>): Promise<TestHost> =>
     (host = await createTestHost({
-      plugins: [lmdbPlugin],
-      overrides: [[contentStoreToken, new FsContentStore(contentDir)]],
+      plugins: [lmdbPlugin, exchangePlugin],
+      overrides: [override(rawContentStoreToken, createMemoryContentStore('raw'))],
       ...(pluginConfig ? { pluginConfig } : {}),
     }));
 
   it('declares its identity and wiring', () => {
     expect(lmdbPlugin.type).toBe(PluginKind.Metadata);
     expect(lmdbPlugin.id).toBe('lmdb');
-    expect(lmdbPlugin.provides).toBe(metadataStoreToken);
-    expect(lmdbPlugin.requires).toEqual({ content: contentStoreToken });
+    expect(lmdbPlugin.provides).toEqual({ namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken });
+    expect(lmdbPlugin.requires).toEqual({ raw: rawContentStoreToken, dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional });
   });
 
   it('boots in a host, exports path and policy, and serves the metadata store', async () => {
@@ -45,19 +49,39 @@ describe('lmdb metadata plugin', () => {
     expect(record?.exports).toEqual({ path, policy: 'shared' });
     expect((await stat(path)).isFile()).toBe(true);
 
-    const store = h.host.get(metadataStoreToken);
-    const digest = await putBlob(store.content, { namespace: 'default' }, 'via host');
-    expect((await store.content.info({ namespace: 'default' }, digest)).size).toBe(8);
-    expect(await store.namespaces.list()).toEqual(['default']);
+    const content = h.host.get(contentStoreToken);
+    expect(content.scope).toBe('namespaced');
+    const digest = await putBlob(content, { namespace: 'default' }, 'via host');
+    expect((await content.info({ namespace: 'default' }, digest)).size).toBe(8);
+    expect(await h.host.get(namespacesToken).list()).toEqual(['default']);
+    expect(h.host.get(collectableToken)).toBeDefined();
+    expect(await h.host.get(leasesToken).list({ namespace: 'default' })).toEqual([]);
+  });
+
+  it('publishes /content/delete whoever deletes a blob', async () => {
+    const h = await boot();
+    const abort = new AbortController();
+    const seen: Envelope[] = [];
+    const reading = (async () => {
+      for await (const e of h.host.get(eventsToken).subscribe(['topic=="/content/delete"'], abort.signal)) seen.push(e);
+    })();
+    const content = h.host.get(contentStoreToken);
+    const digest = await putBlob(content, { namespace: 'ns1' }, 'doomed');
+    await content.delete({ namespace: 'ns1' }, digest);
+    await new Promise((r) => setTimeout(r, 20));
+    abort.abort();
+    await reading.catch(() => undefined);
+    expect(seen.map((e) => [e.namespace, e.topic, e.fields?.digest])).toEqual([['ns1', '/content/delete', digest]]);
+    expect(seen[0]!.event.typeUrl).toBe('containerd.events.ContentDelete');
   });
 
   it('takes its config section', async () => {
     const h = await boot({ [URI]: { content_sharing_policy: 'isolated', ingest_expiry_seconds: 60, map_size: 16 * 1024 * 1024 } });
     expect(h.host.list().find((r) => r.uri === URI)?.exports.policy).toBe('isolated');
     // Isolated: a blob the backend already has is not linked by digest.
-    const store = h.host.get(metadataStoreToken);
-    const digest = await putBlob(store.content, { namespace: 'a' }, 'isolated');
-    const w = await store.content.writer({ namespace: 'b' }, { ref: 'r', expected: digest });
+    const content = h.host.get(contentStoreToken);
+    const digest = await putBlob(content, { namespace: 'a' }, 'isolated');
+    const w = await content.writer({ namespace: 'b' }, { ref: 'r', expected: digest });
     expect((await w.status()).offset).toBe(0);
     await w.close();
   });

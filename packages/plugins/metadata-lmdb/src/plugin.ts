@@ -1,5 +1,15 @@
 import { join } from 'node:path';
-import { PluginKind, contentStoreToken, definePlugin, metadataStoreToken } from '@berth/core';
+import {
+  collectableToken,
+  contentStoreToken,
+  coreTokens,
+  definePlugin,
+  eventPublisherToken,
+  leasesToken,
+  namespacesToken,
+  PluginKind,
+  rawContentStoreToken,
+} from '@berth/core';
 import { metadataLmdbConfigDefaults, metadataLmdbConfigSchema } from './config.js';
 import { LmdbMetadataStore } from './metadata-store.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -8,17 +18,19 @@ export const lmdbPlugin = definePlugin({
   type: PluginKind.Metadata, // io.containerd.metadata.v1
   id: 'lmdb',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
+  pluginApi: '^2.0.0',
   description: 'namespaces, namespaced content, leases and garbage collection on one LMDB environment',
-  provides: metadataStoreToken,
-  requires: { content: contentStoreToken },
+  // One store, four capabilities: services require only the one they use.
+  provides: { namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken },
+  requires: { raw: rawContentStoreToken, dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional },
   config: { schema: metadataLmdbConfigSchema, defaults: metadataLmdbConfigDefaults },
-  async init({ content }, config, ctx) {
-    const path = join(ctx.root, 'meta.lmdb');
+  async init({ raw, dirs, log, events }, config, ctx) {
+    const path = join(dirs.root, 'meta.lmdb');
     const store = await LmdbMetadataStore.open({
       path,
-      content,
-      log: ctx.log,
+      content: raw,
+      events,
+      log,
       contentSharingPolicy: config.content_sharing_policy,
       ingestExpiryMs: config.ingest_expiry_seconds * 1000,
       mapSize: config.map_size,

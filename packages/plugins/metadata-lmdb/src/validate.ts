@@ -1,13 +1,11 @@
 /**
- * Validation helpers of this store. Identifiers and labels use core's (containerd's rules and messages); digests
- * are sha256 only, like the raw content store.
+ * Validation helpers of this store. Identifiers, labels and digests use core's (containerd's rules and messages);
+ * digests are sha256 only, like the raw content store.
  */
-import { InvalidArgumentError, validateIdentifier } from '@berth/core';
+import { digestHex, InvalidArgumentError, isSha256Hex, validateIdentifier } from '@berth/core';
 
 export { validateIdentifier, validateLabels } from '@berth/core';
 
-/** Only sha256 is supported (as the raw content store). */
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 /** Keys of lmdb are limited to ~1978 bytes; free-form key parts (refs, lease ids) stay well below. */
 const KEY_PART_MAX = 1024;
 
@@ -21,11 +19,11 @@ export function validateNamespace(ns: string): void {
 }
 
 export function isDigest(s: string): boolean {
-  return DIGEST_RE.test(s);
+  return s.startsWith('sha256:') && isSha256Hex(s.slice(7));
 }
 
 export function validateDigest(s: string, what = 'digest'): void {
-  if (!isDigest(s)) throw new InvalidArgumentError(`invalid ${what} "${s}"`);
+  digestHex(s, what);
 }
 
 /** A free-form string used as a key part (ingest ref, lease id, snapshot key). */

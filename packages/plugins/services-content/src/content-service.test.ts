@@ -4,10 +4,10 @@ import {
   errdefOf,
   eventsToken,
   exchangePlugin,
-  metadataStoreToken,
-  rpcServicesToken,
+  leasesToken,
+  rpcServicesPoint,
   type Envelope,
-  type MetadataStore,
+  type LeaseManager,
   type RpcContext,
 } from '@berth/core';
 import { createTestHost, type TestHost } from '@berth/core/testing';
@@ -107,13 +107,13 @@ class WriteCall {
 describe('ContentService', () => {
   let host: TestHost;
   let handlers: Handlers;
-  let metadata: MetadataStore;
+  let leases: LeaseManager;
 
   beforeEach(async () => {
     host = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, exchangePlugin, contentServicePlugin] });
-    const impl = host.host.getAll(rpcServicesToken).flatMap((s) => s.services).find((s) => s.service === ServiceNames.Content);
+    const impl = [...host.host.all(rpcServicesPoint).values()].flatMap((s) => s.services).find((s) => s.service === ServiceNames.Content);
     handlers = impl!.handlers as unknown as Handlers;
-    metadata = host.host.get(metadataStoreToken);
+    leases = host.host.get(leasesToken);
   });
   afterEach(async () => {
     await host.close();
@@ -313,12 +313,12 @@ describe('ContentService', () => {
     });
 
     it('adds the write to the lease named by the call', async () => {
-      await metadata.leases.create({ namespace: NS }, { id: 'hold' });
+      await leases.create({ namespace: NS }, { id: 'hold' });
       const call = new WriteCall(handlers, rpc(NS, undefined, 'hold'));
       await call.send({ action: 'STAT', ref: 'leased' });
       await call.send({ action: 'COMMIT', data: Buffer.from('leased bytes') });
       await call.end().catch(() => undefined);
-      expect(await metadata.leases.listResources({ namespace: NS }, 'hold')).toEqual([
+      expect(await leases.listResources({ namespace: NS }, 'hold')).toEqual([
         { type: 'content', id: sha256(Buffer.from('leased bytes')) },
       ]);
     });

@@ -1,4 +1,4 @@
-import { implementService, publishEvent, ServiceNames, toTimestamp, type containerd } from '@berth/api';
+import { implementService, ServiceNames, toTimestamp, type containerd } from '@berth/api';
 import {
   DataLossError,
   InvalidArgumentError,
@@ -6,7 +6,6 @@ import {
   OutOfRangeError,
   type ContentInfo,
   type ContentStore,
-  type EventPublisher,
   type IngestStatus,
   type RpcContext,
   type RpcServiceImplementation,
@@ -27,15 +26,12 @@ export const LIST_BATCH_BYTES = 1 << 20;
 
 /**
  * containerd.services.content.v1.Content over the namespaced content store of the metadata plugin. Digests are
- * checked here before they reach the store; Delete publishes `/content/delete`.
+ * checked here before they reach the store; the store itself publishes `/content/delete`.
  */
 export class ContentService implements RpcServices {
   readonly services: readonly RpcServiceImplementation[];
 
-  constructor(
-    private readonly store: ContentStore,
-    private readonly events: EventPublisher,
-  ) {
+  constructor(private readonly store: ContentStore) {
     this.services = [
       implementService(ServiceNames.Content, {
         Info: async (req, ctx) => ({ info: toWireInfo(await store.info(opContextOf(ctx), checkDigest(req.digest))) }),
@@ -54,10 +50,7 @@ export class ContentService implements RpcServices {
         },
         List: (req, ctx) => this.list(req.filters, ctx),
         Delete: async (req, ctx) => {
-          const op = opContextOf(ctx);
-          const digest = checkDigest(req.digest);
-          await store.delete(op, digest);
-          await publishEvent(this.events, op.namespace, '/content/delete', 'containerd.events.ContentDelete', { digest });
+          await store.delete(opContextOf(ctx), checkDigest(req.digest));
         },
         Read: (req, ctx) => this.read(req, ctx),
         Status: async (req, ctx) => ({ status: toWireStatus(await store.status(opContextOf(ctx), req.ref)) }),

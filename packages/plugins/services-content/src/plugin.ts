@@ -1,15 +1,15 @@
-import { definePlugin, eventsToken, metadataStoreToken, PluginKind, rpcServicesToken } from '@berth/core';
+import { contentStoreToken, definePlugin, PluginKind, rpcServicesPoint } from '@berth/core';
 import { ContentService } from './content-service.js';
 import { PACKAGE_VERSION } from './version.js';
 
-/** containerd.services.content.v1.Content over the metadata store's namespaced content; publishes /content/delete. */
+/** containerd.services.content.v1.Content over the namespaced content store (which publishes /content/delete). */
 export const contentServicePlugin = definePlugin({
   type: PluginKind.GRPC,
   id: 'content',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
-  provides: rpcServicesToken,
-  requires: { metadata: metadataStoreToken, events: eventsToken },
-  init: ({ metadata, events }) => new ContentService(metadata.content, events),
+  pluginApi: '^2.0.0',
+  provides: rpcServicesPoint,
+  requires: { content: contentStoreToken },
+  init: ({ content }) => new ContentService(content),
 });
 export default contentServicePlugin;

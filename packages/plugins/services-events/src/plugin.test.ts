@@ -1,5 +1,5 @@
 import { packAny } from '@berth/api';
-import { exchangePlugin, isFailedPrecondition, isInvalidArgument, rpcServicesToken, type RpcContext } from '@berth/core';
+import { exchangePlugin, isFailedPrecondition, isInvalidArgument, rpcServicesPoint, type RpcContext } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { describe, expect, it } from 'vitest';
 import { eventsServicePlugin } from './plugin.js';
@@ -13,7 +13,7 @@ describe('services-events', () => {
   it('delivers published and forwarded events to subscribers whose filters match', async () => {
     const t = await createTestHost({ plugins: [exchangePlugin, eventsServicePlugin] });
     try {
-      const [grpcEvents, ttrpcEvents] = t.host.getAll(rpcServicesToken)[0]!.services;
+      const [grpcEvents, ttrpcEvents] = [...t.host.all(rpcServicesPoint).values()][0]!.services;
       expect(ttrpcEvents!.transports).toEqual(['ttrpc']);
       const controller = new AbortController();
       const received: Array<{ namespace: string; topic: string; event: { type_url: string } }> = [];
@@ -46,7 +46,7 @@ describe('services-events', () => {
   it('rejects a publish without namespace, with a bad topic, or without an event', async () => {
     const t = await createTestHost({ plugins: [exchangePlugin, eventsServicePlugin] });
     try {
-      const { handlers } = t.host.getAll(rpcServicesToken)[0]!.services[0]!;
+      const { handlers } = [...t.host.all(rpcServicesPoint).values()][0]!.services[0]!;
       const event = packAny('containerd.events.ContentDelete', { digest: 'd' });
       await expect(handlers.Publish!({ topic: '/x', event }, ctxFor())).rejects.toSatisfy(isFailedPrecondition);
       await expect(handlers.Publish!({ topic: 'x', event }, ctxFor('default'))).rejects.toSatisfy(isInvalidArgument);

@@ -1,4 +1,4 @@
-import { definePlugin, eventsToken, PluginKind, rpcServicesToken } from '@berth/core';
+import { definePlugin, eventsToken, PluginKind, rpcServicesPoint } from '@berth/core';
 import { EventsService } from './events-service.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -10,8 +10,8 @@ export const eventsServicePlugin = definePlugin({
   type: PluginKind.GRPC,
   id: 'events',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
-  provides: rpcServicesToken,
+  pluginApi: '^2.0.0',
+  provides: rpcServicesPoint,
   requires: { events: eventsToken },
   init: ({ events }) => new EventsService(events),
 });

@@ -1,4 +1,4 @@
-import { isNotFound, rpcServicesToken, type RpcContext } from '@berth/core';
+import { isNotFound, rpcServicesPoint, type RpcContext } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { describe, expect, it } from 'vitest';
 import { healthServicePlugin } from './plugin.js';
@@ -7,7 +7,7 @@ describe('services-healthcheck', () => {
   it('reports SERVING for the server and known services, NotFound otherwise, and Watch ends on abort', async () => {
     const t = await createTestHost({ plugins: [healthServicePlugin] });
     try {
-      const { handlers } = t.host.getAll(rpcServicesToken)[0]!.services[0]!;
+      const { handlers } = [...t.host.all(rpcServicesPoint).values()][0]!.services[0]!;
       const controller = new AbortController();
       const ctx: RpcContext = { metadata: {}, signal: controller.signal };
       expect(await handlers.Check!({ service: '' }, ctx)).toEqual({ status: 'SERVING' });

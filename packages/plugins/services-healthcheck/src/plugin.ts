@@ -1,5 +1,5 @@
 import { implementService, ServiceNames } from '@berth/api';
-import { definePlugin, PluginKind, rpcServicesToken } from '@berth/core';
+import { definePlugin, PluginKind, rpcServicesPoint } from '@berth/core';
 import { HealthService } from './health-service.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -8,8 +8,8 @@ export const healthServicePlugin = definePlugin({
   type: PluginKind.GRPC,
   id: 'healthcheck',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
-  provides: rpcServicesToken,
+  pluginApi: '^2.0.0',
+  provides: rpcServicesPoint,
   init: () => new HealthService(),
 });
 export default healthServicePlugin;

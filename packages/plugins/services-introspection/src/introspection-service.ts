@@ -6,8 +6,10 @@ import { parseFilters, type PluginRecord, type PluginRegistryView, type RpcServi
 
 type Plugin = containerd.services.introspection.v1.PluginInput;
 
-/** Export key under which each plugin's package version is reported (containerd has no such field). */
+/** Export keys berth adds to containerd's (a plugin's package version, and the tokens and points it serves). */
 export const VERSION_EXPORT = 'berth.version';
+export const PROVIDES_EXPORT = 'berth.provides';
+export const CONTRIBUTES_EXPORT = 'berth.contributes';
 
 export class IntrospectionService implements RpcServices {
   readonly services: readonly RpcServiceImplementation[];
@@ -68,7 +70,12 @@ function toWire(p: PluginRecord): Plugin {
     id: p.id,
     requires: [...p.requires],
     platforms: p.platforms.map((x) => ({ os: x.os, architecture: x.architecture, variant: x.variant ?? '' })),
-    exports: { ...p.exports, [VERSION_EXPORT]: p.version },
+    exports: {
+      ...p.exports,
+      [VERSION_EXPORT]: p.version,
+      ...(p.provides.length ? { [PROVIDES_EXPORT]: p.provides.join(',') } : {}),
+      ...(p.contributes.length ? { [CONTRIBUTES_EXPORT]: p.contributes.join(',') } : {}),
+    },
     capabilities: [...p.capabilities],
     // containerd reports both skips and failures with code Unknown; ctr tells them apart by "skip plugin".
     init_err: p.error ? { code: StatusCode.UNKNOWN, message: p.error.code ? `${p.error.message} (${p.error.code})` : p.error.message } : null,

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { definePlugin, rpcServicesToken, SkipPluginError, type RpcContext, type RpcServiceImplementation } from '@berth/core';
+import { definePlugin, rpcServicesPoint, SkipPluginError, type RpcContext, type RpcServiceImplementation } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { describe, expect, it } from 'vitest';
 import { introspectionServicePlugin } from './plugin.js';
@@ -10,7 +10,7 @@ const skipping = definePlugin({
   type: 'io.berth.test.v1',
   id: 'skipper',
   version: '2.0.0',
-  pluginApi: '^1.0.0',
+  pluginApi: '^2.0.0',
   platforms: [{ os: 'linux', architecture: 'amd64' }],
   init: () => {
     throw new SkipPluginError('not on this host');
@@ -18,7 +18,7 @@ const skipping = definePlugin({
 });
 
 function service(t: Awaited<ReturnType<typeof createTestHost>>): RpcServiceImplementation {
-  return t.host.getAll(rpcServicesToken)[0]!.services[0]!;
+  return [...t.host.all(rpcServicesPoint).values()][0]!.services[0]!;
 }
 
 describe('services-introspection', () => {
@@ -27,7 +27,7 @@ describe('services-introspection', () => {
     try {
       const { plugins } = await service(t).handlers.Plugins!({ filters: [] }, ctx);
       expect(plugins).toEqual([
-        expect.objectContaining({ type: 'io.containerd.grpc.v1', id: 'introspection', init_err: null, exports: { 'berth.version': '0.1.0' } }),
+        expect.objectContaining({ type: 'io.containerd.grpc.v1', id: 'introspection', init_err: null, exports: { 'berth.version': '0.1.0', 'berth.contributes': 'rpc.services' } }),
         expect.objectContaining({
           id: 'skipper',
           platforms: [{ os: 'linux', architecture: 'amd64', variant: '' }],

@@ -1,4 +1,4 @@
-import { coreTokens, definePlugin, PluginKind, rpcServicesToken } from '@berth/core';
+import { coreTokens, definePlugin, PluginKind, rpcServicesPoint } from '@berth/core';
 import { IntrospectionService } from './introspection-service.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -7,9 +7,9 @@ export const introspectionServicePlugin = definePlugin({
   type: PluginKind.GRPC,
   id: 'introspection',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
-  provides: rpcServicesToken,
-  requires: { plugins: coreTokens.plugins },
-  init: ({ plugins }, _config, ctx) => IntrospectionService.open(plugins, ctx.root),
+  pluginApi: '^2.0.0',
+  provides: rpcServicesPoint,
+  requires: { plugins: coreTokens.plugins, dirs: coreTokens.dirs },
+  init: ({ plugins, dirs }) => IntrospectionService.open(plugins, dirs.root),
 });
 export default introspectionServicePlugin;

@@ -3,10 +3,10 @@ import { messageCodec, ServiceNames, type containerd } from '@berth/api';
 import {
   errdefOf,
   gcToken,
-  metadataStoreToken,
-  rpcServicesToken,
+  contentStoreToken,
+  rpcServicesPoint,
   type AnyPluginManifest,
-  type MetadataStore,
+  type ContentStore,
   type OpContext,
   type RpcContext,
 } from '@berth/core';
@@ -46,17 +46,17 @@ describe('LeasesService', () => {
     host = undefined;
   });
 
-  async function boot(withScheduler = true): Promise<{ handlers: Handlers; metadata: MetadataStore }> {
+  async function boot(withScheduler = true): Promise<{ handlers: Handlers; content: ContentStore }> {
     const plugins: AnyPluginManifest[] = [contentLocalPlugin, metadataLmdbPlugin, leasesServicePlugin];
     if (withScheduler) plugins.push(gcSchedulerPlugin);
     host = await createTestHost({ plugins });
-    const impl = host.host.getAll(rpcServicesToken).flatMap((s) => s.services).find((s) => s.service === ServiceNames.Leases);
-    return { handlers: impl!.handlers as unknown as Handlers, metadata: host.host.get(metadataStoreToken) };
+    const impl = [...host.host.all(rpcServicesPoint).values()].flatMap((s) => s.services).find((s) => s.service === ServiceNames.Leases);
+    return { handlers: impl!.handlers as unknown as Handlers, content: host.host.get(contentStoreToken) };
   }
 
-  async function commit(metadata: MetadataStore, ctx: OpContext, text: string, labels?: Record<string, string>): Promise<string> {
+  async function commit(content: ContentStore, ctx: OpContext, text: string, labels?: Record<string, string>): Promise<string> {
     const data = Buffer.from(text);
-    const writer = await metadata.content.writer(ctx, { ref: `ref-${text}` });
+    const writer = await content.writer(ctx, { ref: `ref-${text}` });
     await writer.write(data);
     await writer.commit(data.length, sha256(data), labels ? { labels } : undefined);
     return sha256(data);
@@ -133,26 +133,26 @@ describe('LeasesService', () => {
   });
 
   it('Delete{sync} returns after the GC scheduler collected what only the lease held', async () => {
-    const { handlers, metadata } = await boot(true);
+    const { handlers, content } = await boot(true);
     await handlers.Create(create({ id: 'pull' }), rpc());
-    const leased = await commit(metadata, { namespace: NS, lease: 'pull' }, 'held by the lease');
-    const rooted = await commit(metadata, { namespace: NS }, 'a root', { 'containerd.io/gc.root': 'now' });
+    const leased = await commit(content, { namespace: NS, lease: 'pull' }, 'held by the lease');
+    const rooted = await commit(content, { namespace: NS }, 'a root', { 'containerd.io/gc.root': 'now' });
     // While the lease exists a collection keeps its content.
     await host!.host.get(gcToken).scheduleAndWait();
-    await expect(metadata.content.info({ namespace: NS }, leased)).resolves.toMatchObject({ digest: leased });
+    await expect(content.info({ namespace: NS }, leased)).resolves.toMatchObject({ digest: leased });
 
     await handlers.Delete({ id: 'pull', sync: true }, rpc());
-    expect((await failure(metadata.content.info({ namespace: NS }, leased))).errdef).toBe('not-found');
-    await expect(metadata.content.info({ namespace: NS }, rooted)).resolves.toMatchObject({ digest: rooted });
+    expect((await failure(content.info({ namespace: NS }, leased))).errdef).toBe('not-found');
+    await expect(content.info({ namespace: NS }, rooted)).resolves.toMatchObject({ digest: rooted });
     expect(host!.host.get(gcToken).lastRun?.removed.content).toBeGreaterThanOrEqual(1);
   });
 
   it('Delete{sync} collects directly when no GC scheduler is loaded', async () => {
-    const { handlers, metadata } = await boot(false);
+    const { handlers, content } = await boot(false);
     await handlers.Create(create({ id: 'pull' }), rpc());
-    const leased = await commit(metadata, { namespace: NS, lease: 'pull' }, 'held by the lease');
+    const leased = await commit(content, { namespace: NS, lease: 'pull' }, 'held by the lease');
     await handlers.Delete({ id: 'pull', sync: true }, rpc());
-    expect((await failure(metadata.content.info({ namespace: NS }, leased))).errdef).toBe('not-found');
+    expect((await failure(content.info({ namespace: NS }, leased))).errdef).toBe('not-found');
   });
 
   it('requires a namespace', async () => {

@@ -2,27 +2,28 @@ import { randomBytes } from 'node:crypto';
 import { implementService, ServiceNames, toTimestamp, type containerd } from '@berth/api';
 import {
   opContextOf,
+  type GarbageCollectable,
   type GarbageCollector,
   type Lease,
+  type LeaseManager,
   type LeaseResource,
-  type MetadataStore,
   type RpcServiceImplementation,
   type RpcServices,
 } from '@berth/core';
 
 /**
- * containerd.services.leases.v1.Leases over the metadata store's lease manager. A Create without an id gets a
+ * containerd.services.leases.v1.Leases over the lease manager. A Create without an id gets a
  * generated one; a Delete with `sync` returns only after a garbage collection that started after the delete (through
- * the GC scheduler when one is loaded, else by collecting directly).
+ * the GC scheduler when one is loaded, else by collecting directly when a collectable store is there).
  */
 export class LeasesService implements RpcServices {
   readonly services: readonly RpcServiceImplementation[];
 
   constructor(
-    private readonly metadata: MetadataStore,
+    leases: LeaseManager,
     private readonly gc: GarbageCollector | undefined,
+    private readonly collectable?: GarbageCollectable,
   ) {
-    const leases = metadata.leases;
     this.services = [
       implementService(ServiceNames.Leases, {
         Create: async (req, ctx) => {
@@ -49,7 +50,7 @@ export class LeasesService implements RpcServices {
 
   private async collect(): Promise<void> {
     if (this.gc) await this.gc.scheduleAndWait();
-    else await this.metadata.garbageCollect();
+    else await this.collectable?.garbageCollect();
   }
 }
 

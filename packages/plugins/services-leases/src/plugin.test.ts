@@ -1,5 +1,5 @@
 import { ServiceNames } from '@berth/api';
-import { gcToken, isPluginManifest, metadataStoreToken, optional, PluginKind, pluginUri, rpcServicesToken } from '@berth/core';
+import { collectableToken, gcToken, isPluginManifest, leasesToken, PluginKind, pluginUri, rpcServicesPoint } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
@@ -14,14 +14,14 @@ describe('leasesServicePlugin', () => {
     expect(pluginUri(leasesServicePlugin)).toBe('io.containerd.grpc.v1.leases');
     expect(leasesServicePlugin.type).toBe(PluginKind.GRPC);
     expect(leasesServicePlugin.version).toBe(PACKAGE_VERSION);
-    expect(leasesServicePlugin.provides).toBe(rpcServicesToken);
-    expect(leasesServicePlugin.requires).toEqual({ metadata: metadataStoreToken, gc: optional(gcToken) });
+    expect(leasesServicePlugin.provides).toBe(rpcServicesPoint);
+    expect(leasesServicePlugin.requires).toEqual({ leases: leasesToken, gc: gcToken.optional, collectable: collectableToken.optional });
   });
 
   it('boots without a GC scheduler and serves every Leases method', async () => {
     const host = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, leasesServicePlugin] });
     try {
-      const leases = host.host.getAll(rpcServicesToken).flatMap((s) => s.services).find((s) => s.service === ServiceNames.Leases);
+      const leases = [...host.host.all(rpcServicesPoint).values()].flatMap((s) => s.services).find((s) => s.service === ServiceNames.Leases);
       expect(Object.keys(leases?.handlers ?? {}).sort()).toEqual(
         ['AddResource', 'Create', 'Delete', 'DeleteResource', 'List', 'ListResources'].sort(),
       );

@@ -1,6 +1,6 @@
 import contentLocalPlugin from '@berth/plugin-content-local';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
-import { eventsToken, exchangePlugin, isAlreadyExists, isInvalidArgument, isNotFound, rpcServicesToken, type RpcContext } from '@berth/core';
+import { eventsToken, exchangePlugin, isAlreadyExists, isInvalidArgument, isNotFound, rpcServicesPoint, type RpcContext } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { describe, expect, it } from 'vitest';
 import { namespacesServicePlugin } from './plugin.js';
@@ -12,7 +12,7 @@ describe('services-namespaces', () => {
     const t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, exchangePlugin, namespacesServicePlugin] });
     const controller = new AbortController();
     try {
-      const { handlers } = t.host.getAll(rpcServicesToken)[0]!.services[0]!;
+      const { handlers } = [...t.host.all(rpcServicesPoint).values()][0]!.services[0]!;
       const topics: string[] = [];
       const reading = (async () => {
         for await (const e of t.host.get(eventsToken).subscribe([], controller.signal)) topics.push(`${e.namespace} ${e.topic}`);

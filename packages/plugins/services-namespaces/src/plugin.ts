@@ -1,15 +1,15 @@
-import { definePlugin, eventsToken, metadataStoreToken, PluginKind, rpcServicesToken } from '@berth/core';
+import { definePlugin, eventPublisherToken, namespacesToken, PluginKind, rpcServicesPoint } from '@berth/core';
 import { NamespacesService } from './namespaces-service.js';
 import { PACKAGE_VERSION } from './version.js';
 
-/** containerd.services.namespaces.v1.Namespaces over the metadata store; publishes /namespaces/* events. */
+/** containerd.services.namespaces.v1.Namespaces over the namespace store; publishes /namespaces/* events. */
 export const namespacesServicePlugin = definePlugin({
   type: PluginKind.GRPC,
   id: 'namespaces',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
-  provides: rpcServicesToken,
-  requires: { metadata: metadataStoreToken, events: eventsToken },
-  init: ({ metadata, events }) => new NamespacesService(metadata.namespaces, events),
+  pluginApi: '^2.0.0',
+  provides: rpcServicesPoint,
+  requires: { namespaces: namespacesToken, events: eventPublisherToken },
+  init: ({ namespaces, events }) => new NamespacesService(namespaces, events),
 });
 export default namespacesServicePlugin;

@@ -1,4 +1,4 @@
-import { rpcServicesToken, type RpcContext } from '@berth/core';
+import { rpcServicesPoint, type RpcContext } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { describe, expect, it } from 'vitest';
 import { versionServicePlugin } from './plugin.js';
@@ -9,7 +9,7 @@ describe('services-version', () => {
   it('answers Version with the server version and revision', async () => {
     const t = await createTestHost({ plugins: [versionServicePlugin] });
     try {
-      const [impl] = t.host.getAll(rpcServicesToken)[0]!.services;
+      const [impl] = [...t.host.all(rpcServicesPoint).values()][0]!.services;
       expect(impl!.service).toBe('containerd.services.version.v1.Version');
       expect(await impl!.handlers.Version!({}, ctx)).toEqual({ version: t.server.version, revision: t.server.revision });
     } finally {

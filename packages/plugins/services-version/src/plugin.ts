@@ -1,5 +1,5 @@
 import { implementService, ServiceNames } from '@berth/api';
-import { coreTokens, definePlugin, PluginKind, rpcServicesToken } from '@berth/core';
+import { coreTokens, definePlugin, PluginKind, rpcServicesPoint } from '@berth/core';
 import { PACKAGE_VERSION } from './version.js';
 
 /** containerd.services.version.v1.Version: the daemon's version and revision. */
@@ -7,8 +7,8 @@ export const versionServicePlugin = definePlugin({
   type: PluginKind.GRPC,
   id: 'version',
   version: PACKAGE_VERSION,
-  pluginApi: '^1.0.0',
-  provides: rpcServicesToken,
+  pluginApi: '^2.0.0',
+  provides: rpcServicesPoint,
   requires: { server: coreTokens.server },
   init: ({ server }) => ({
     services: [

@@ -1,31 +1,27 @@
-/** Test harness: a real LMDB metadata store over a real file-backed raw content store, in a temp dir. */
-import { createHash } from 'node:crypto';
+/** Test harness: a real LMDB metadata store over a raw content store (the real content-local one, or core's in-memory one), in a temp dir. */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nullLogger, type ContentStore, type OpContext } from '@berth/core';
+import { nullLogger, type ContentStore, type OpContext, type RawContentStore } from '@berth/core';
+import { createMemoryContentStore } from '@berth/core/testing';
+import { LocalContentStore } from '@berth/plugin-content-local';
 import { LmdbMetadataStore, type LmdbMetadataStoreOptions } from '../metadata-store.js';
-import { FsContentStore } from './fs-content-store.js';
 
-export const sha256 = (data: Uint8Array | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+export { sha256 } from '@berth/core/testing';
+import { sha256 } from '@berth/core/testing';
 
-/** A raw content store with its directory (both backends keep blobs at `<root>/blobs/sha256/<hex>`). */
-export type RawStore = ContentStore & { readonly root: string; close?(): Promise<void> };
+/** A raw content store, with its directory when it has one (`<root>/blobs/sha256/<hex>`). */
+export type RawStore = RawContentStore & { readonly root?: string; close?(): Promise<void> };
 
-export type Backend = 'local' | 'fs';
+export type Backend = 'local' | 'memory';
 
 /**
- * The raw store of the tests: `local` is the real content-local plugin's store, loaded from its sources at run time
- * (plugins never import each other; a path import keeps the type checker out of that package), `fs` the small
- * fixture in this folder.
+ * The raw store of the tests: `local` is the real content-local plugin's store (a test-only dependency: the plugins
+ * never import each other), `memory` core's in-memory store.
  */
 export async function openRawStore(backend: Backend, root: string): Promise<RawStore> {
-  if (backend === 'fs') return new FsContentStore(root);
-  const path = new URL('../../../content-local/src/local-content-store.ts', import.meta.url).href;
-  const mod = (await import(/* @vite-ignore */ path)) as {
-    LocalContentStore: { open(options: { root: string }): Promise<RawStore> };
-  };
-  return mod.LocalContentStore.open({ root });
+  if (backend === 'memory') return createMemoryContentStore('raw');
+  return LocalContentStore.open({ root });
 }
 
 export interface Harness {
@@ -38,7 +34,7 @@ export interface Harness {
 }
 
 export async function createHarness(
-  options: Partial<LmdbMetadataStoreOptions> & { wrapRaw?: (raw: RawStore) => ContentStore; backend?: Backend } = {},
+  options: Partial<LmdbMetadataStoreOptions> & { wrapRaw?: (raw: RawStore) => RawContentStore; backend?: Backend } = {},
 ): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-metadata-lmdb-'));
   const raw = await openRawStore(options.backend ?? 'local', join(dir, 'content'));

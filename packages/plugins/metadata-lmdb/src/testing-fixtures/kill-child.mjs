@@ -13,9 +13,9 @@ const server = await createServer({
   optimizeDeps: { noDiscovery: true, include: [] },
 });
 const { LmdbMetadataStore } = await server.ssrLoadModule(`${pkg}src/metadata-store.ts`);
-const { FsContentStore } = await server.ssrLoadModule(`${pkg}src/testing-fixtures/fs-content-store.ts`);
+const { LocalContentStore } = await server.ssrLoadModule('@berth/plugin-content-local');
 const { nullLogger } = await server.ssrLoadModule('@berth/core');
-const store = await LmdbMetadataStore.open({ path: metaPath, content: new FsContentStore(contentRoot), log: nullLogger });
+const store = await LmdbMetadataStore.open({ path: metaPath, content: await LocalContentStore.open({ root: contentRoot }), log: nullLogger });
 const ctx = { namespace: 'killed' };
 await store.namespaces.create('survivor', { k: 'v' });
 await store.leases.create(ctx, { id: 'lease-1' });

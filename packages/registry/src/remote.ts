@@ -1,7 +1,6 @@
 // Registry references and the content-store conventions of a pull: ingest ref keys (containerd's MakeRefKey) and
 // the `containerd.io/distribution.source.<host>` label.
-import { InvalidArgumentError } from '@berth/core';
-import { parseDigest } from './args.js';
+import { InvalidArgumentError, validateDigest } from '@berth/core';
 
 export interface RemoteRef {
   /** `host[:port]` as written: the part before the first `/`. */
@@ -41,7 +40,7 @@ export function parseRemoteRef(text: string): RemoteRef {
   const at = rest.indexOf('@');
   if (at >= 0) {
     try {
-      digest = parseDigest(rest.slice(at + 1));
+      digest = validateDigest(rest.slice(at + 1));
     } catch (err) {
       throw invalid('bad digest', err);
     }

@@ -1,0 +1,2 @@
+export * from './write-file-atomic.js';
+export * from './util.js';
