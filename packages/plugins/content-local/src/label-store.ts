@@ -1,7 +1,10 @@
 import { rename } from 'node:fs/promises';
-import type { Labels, Logger } from '@berth/core';
+import { validateLabels, type Labels, type Logger } from '@berth/core';
 import { formatTimestamp, parseTimestamp, readTextIfExists, writeFileAtomic } from './fs-util.js';
 import { Mutex } from './mutex.js';
+
+/** core's label check (the project's only one), for the store's commit path too. */
+export { validateLabels };
 
 /** What the raw store keeps about a blob beside its bytes. */
 export interface BlobMeta {
@@ -60,9 +63,10 @@ export class LabelStore {
     return [...this.entries.keys()];
   }
 
-  /** Replaces the labels of a blob (empty values dropped) and records its update time. */
+  /** Replaces the labels of a blob (empty values dropped) and records its update time. Validates them first. */
   set(digest: string, labels: Labels, updatedAt: Date): Promise<BlobMeta> {
     return this.mutate((next) => {
+      validateLabels(labels);
       const meta = { labels: cleanLabels(labels), updatedAt };
       next.set(digest, meta);
       return { labels: { ...meta.labels }, updatedAt };
@@ -71,11 +75,13 @@ export class LabelStore {
 
   /**
    * Applies `change` to the current labels of a blob under the store's lock (a read-modify-write that cannot
-   * interleave with another update).
+   * interleave with another update). An invalid result changes nothing.
    */
   modify(digest: string, change: (current: Labels) => Labels, updatedAt: Date): Promise<BlobMeta> {
     return this.mutate((next) => {
-      const meta = { labels: cleanLabels(change({ ...(next.get(digest)?.labels ?? {}) })), updatedAt };
+      const labels = change({ ...(next.get(digest)?.labels ?? {}) });
+      validateLabels(labels);
+      const meta = { labels: cleanLabels(labels), updatedAt };
       next.set(digest, meta);
       return { labels: { ...meta.labels }, updatedAt };
     });

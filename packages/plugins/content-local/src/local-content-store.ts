@@ -30,7 +30,7 @@ import {
   syncDir,
   writeFileAtomic,
 } from './fs-util.js';
-import { LabelStore } from './label-store.js';
+import { LabelStore, validateLabels } from './label-store.js';
 import { KeyedMutex, RefLocks } from './mutex.js';
 import { OpenBlobs } from './open-blobs.js';
 import { LocalContentReader, READ_CHUNK_SIZE } from './reader.js';
@@ -357,6 +357,8 @@ export class LocalContentStore implements ContentStore {
   /** Makes a verified ingest a blob: read only, renamed into place, directory flushed. */
   private publish(ingest: { ref: string; dir: string; digest: string; labels?: Labels }): Promise<void> {
     const { ref, dir, digest } = ingest;
+    // Before the rename: labels set after it could no longer fail the commit.
+    validateLabels(ingest.labels);
     const target = this.blobPath(digestHex(digest));
     // Per-digest lock: two ingests of the same bytes must not both believe they created the blob.
     return this.commits.run(digest, async () => {
