@@ -166,6 +166,11 @@ describe('strict decoding of every wire kind (test types)', () => {
     for (const bad of [[0xff], [0x61, 0xc3], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]]) {
       expect(refusal(() => decodeTest(every, s(bad))).problem).toBe('string field contains invalid UTF-8');
     }
+    // Long strings take the runtime's check: the same verdicts.
+    const long = Buffer.from('é'.repeat(100));
+    expect(decodeTest(every, s([...long]))).toMatchObject({ s: 'é'.repeat(100) });
+    expect(refusal(() => decodeTest(every, s([...long.subarray(0, 199)]))).problem).toBe('string field contains invalid UTF-8');
+    expect(refusal(() => decodeTest(every, s([...Buffer.alloc(300, 0x61), 0xff]))).problem).toBe('string field contains invalid UTF-8');
     // Map keys too, where two invalid keys would otherwise collide as U+FFFD.
     const entry = Buffer.concat([lengthDelimited(1, Buffer.from([0xfe])), lengthDelimited(2, Buffer.alloc(0))]);
     expect(refusal(() => decodeTest(every, lengthDelimited(28, entry))).fieldPath).toEqual(['by_name', 'key']);

@@ -495,12 +495,15 @@ function packed(buf: Uint8Array, pos: number, end: number, kind: number): number
   return stop;
 }
 
+/** Below this length a JavaScript scan beats isUtf8, whose call costs about 250 ns (measured on Node 20). */
+const NATIVE_UTF8_FROM = 128;
+
 function validUtf8(buf: Uint8Array, start: number, stop: number): boolean {
-  for (let i = start; i < stop; i++) {
-    // ASCII is the common case; from the first other byte on, let the runtime check.
-    if (buf[i]! >= 0x80) return isUtf8(buf.subarray(i, stop));
-  }
-  return true;
+  if (stop - start >= NATIVE_UTF8_FROM) return isUtf8(buf.subarray(start, stop));
+  // Short strings, nearly always ASCII: OR the bytes, and only look closer when one has the high bit.
+  let any = 0;
+  for (let i = start; i < stop; i++) any |= buf[i]!;
+  return any < 0x80 || isUtf8(buf.subarray(start, stop));
 }
 
 /** Range check of an already well-formed Timestamp (seconds = 1, nanos = 2; the last occurrence wins). */
