@@ -63,12 +63,14 @@ export async function rawCall(
         call.write(bytes);
         call.end();
       } else {
-        const call = kind.requestStream
-          ? client.makeBidiStreamRequest(path, passThrough, passThrough, md, { deadline })
-          : client.makeServerStreamRequest(path, passThrough, passThrough, bytes, md, { deadline });
+        let call;
         if (kind.requestStream) {
-          (call as { write(b: Buffer): void }).write(bytes);
-          (call as { end(): void }).end();
+          const bidi = client.makeBidiStreamRequest(path, passThrough, passThrough, md, { deadline });
+          bidi.write(bytes);
+          bidi.end();
+          call = bidi;
+        } else {
+          call = client.makeServerStreamRequest(path, passThrough, passThrough, bytes, md, { deadline });
         }
         let first: Buffer | undefined;
         call.on('data', (b: Buffer) => {
