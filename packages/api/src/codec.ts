@@ -1,9 +1,12 @@
 // Message encoding and decoding with one set of conversion options, so that every consumer sees the same shapes:
 // snake_case field names, 64-bit integers as numbers, enums as their names, bytes as Buffers, absent scalars as
 // their defaults, absent sub-messages as null. Any stays { type_url, value } (never expanded).
+// Decoding is strict (strict-decode.ts): a malformed encoding throws a ProtoDecodeError and is never partially
+// decoded, on every path that uses this codec (gRPC in both directions, ttrpc envelopes and payloads, Any values).
 import protobuf from 'protobufjs';
 import type { MessageInputs, MessageName, Messages, google } from './generated/types.js';
 import { protoRoot } from './proto-root.js';
+import { decodeStrictly } from './strict-decode.js';
 
 export const conversionOptions: protobuf.IConversionOptions = {
   longs: Number,
@@ -19,6 +22,7 @@ export interface MessageCodec<T, TInput = T> {
   /** Full protobuf name, without a leading dot. */
   readonly name: string;
   encode(obj: TInput): Buffer;
+  /** Throws a ProtoDecodeError when `buf` is not a well-formed encoding of the message. */
   decode(buf: Uint8Array): T;
 }
 
@@ -68,7 +72,7 @@ export function codecOfType(type: protobuf.Type): MessageCodec<unknown, unknown>
       return toBuffer(type.encode(message).finish());
     },
     decode(buf) {
-      return type.toObject(type.decode(toBuffer(buf)), conversionOptions);
+      return decodeStrictly(type, toBuffer(buf), conversionOptions);
     },
   };
   codecsByType.set(type, codec);

@@ -15,6 +15,7 @@ export {
   type AnyMessage,
   type AnyInput,
 } from './codec.js';
+export { ProtoDecodeError, isProtoDecodeError, checkEncoding, MAX_NESTING_DEPTH } from './strict-decode.js';
 export {
   ServiceNames,
   serviceDefinition,

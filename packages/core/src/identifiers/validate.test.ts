@@ -75,6 +75,15 @@ describe('validateLabels', () => {
     expect(errorOf(() => validateLabel('k', 'v'.repeat(4096))).message).toMatch(/key: k$/);
   });
 
+  it('rejects an empty key, whatever the value', () => {
+    for (const value of ['v', '']) {
+      const err = errorOf(() => validateLabels({ ok: 'x', '': value }));
+      expect(err.message).toBe('label key required');
+      expect(isInvalidArgument(err)).toBe(true);
+    }
+    expect(() => validateLabel(' ', 'v')).not.toThrow();
+  });
+
   it('counts bytes, not characters', () => {
     expect(() => validateLabel('k', 'é'.repeat(2048))).toThrow(/maximum size/);
     expect(() => validateLabel('k', 'é'.repeat(2047))).not.toThrow();

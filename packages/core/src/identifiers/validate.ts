@@ -25,8 +25,13 @@ export function validateIdentifier(s: string): void {
   }
 }
 
-/** Throws InvalidArgumentError when a label's key and value together exceed 4096 bytes. */
+/**
+ * Throws InvalidArgumentError for an empty key, whatever the value (containerd's bolt store refuses it with bbolt's
+ * `key required`, classified Unknown; we say why and classify it), or when key and value exceed 4096 bytes.
+ * The one label check of the project: every store that keeps labels calls this (or validateLabels).
+ */
 export function validateLabel(key: string, value: string): void {
+  if (key === '') throw new InvalidArgumentError('label key required');
   if (byteLength(key) + byteLength(value) > MAX_LABEL_SIZE) {
     const shown = key.length > 10 ? key.slice(0, 10) : key;
     throw new InvalidArgumentError(

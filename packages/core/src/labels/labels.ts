@@ -13,9 +13,9 @@ export function cleanLabels(labels: Readonly<Record<string, unknown>> | undefine
   );
 }
 
-/** Whether a field path addresses labels (`labels` or `labels.<key>`). */
+/** Whether a field path addresses labels (`labels` or `labels.<key>`; `labels.` names the empty key, which validation refuses, as containerd does). */
 export function isLabelPath(path: string): boolean {
-  return path === 'labels' || (path.startsWith('labels.') && path.length > 'labels.'.length);
+  return path === 'labels' || path.startsWith('labels.');
 }
 
 /**

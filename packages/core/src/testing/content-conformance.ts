@@ -391,6 +391,23 @@ export function describeContentStoreConformance(name: string, factory: () => Pro
         expect((await store.info(ctx, digest)).createdAt.getTime()).toBe(created.createdAt.getTime());
       });
 
+      it('refuses an empty label key and oversized labels, at commit and on update, changing nothing', async () => {
+        const data = randomBytes(40);
+        const digest = sha256(data);
+        for (const labels of [{ '': 'v' }, { k: 'v'.repeat(4096) }] as Labels[]) {
+          const w = await store.writer(ctx, { ref: ref(`bad-labels-${Object.keys(labels)[0]}`), total: data.length, expected: digest });
+          await w.write(data);
+          await expect(w.commit(data.length, digest, { labels })).rejects.toSatisfy(isInvalidArgument);
+          await w.close();
+          await expect(store.info(ctx, digest)).rejects.toSatisfy(isNotFound);
+        }
+        await commitBlob(data, { a: '1' });
+        await expect(store.update(ctx, { digest, labels: { '': 'v' } }, ['labels.'])).rejects.toSatisfy(isInvalidArgument);
+        await expect(store.update(ctx, { digest, labels: { '': 'v', b: '2' } })).rejects.toSatisfy(isInvalidArgument);
+        await expect(store.update(ctx, { digest, labels: { k: 'v'.repeat(4096) } }, ['labels.k'])).rejects.toSatisfy(isInvalidArgument);
+        expect((await store.info(ctx, digest)).labels).toEqual({ a: '1' });
+      });
+
       it('rejects updates of fields other than labels', async () => {
         const digest = await commitBlob(randomBytes(30));
         for (const path of ['size', 'digest', 'createdat', 'labelsx']) {

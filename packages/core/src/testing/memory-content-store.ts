@@ -27,6 +27,7 @@ import type {
   WriterOptions,
 } from '../kinds/content.js';
 import type { Labels, OpContext } from '../kinds/context.js';
+import { validateLabels } from '../identifiers/validate.js';
 import { applyLabelUpdate, cleanLabels } from '../labels/labels.js';
 
 interface Blob {
@@ -139,6 +140,7 @@ export class MemoryContentStore<S extends ContentScope = 'namespaced'> implement
   /** @internal Called by a writer's commit. */
   commitIngest(ref: string, ingest: Ingest, size: number, expected: string, options: CommitOptions | undefined): void {
     if (expected) validateDigest(expected, 'expected digest');
+    validateLabels(options?.labels);
     if (size > 0 && size !== ingest.offset) {
       throw new FailedPreconditionError(`unexpected commit size ${ingest.offset}, expected ${size}`);
     }

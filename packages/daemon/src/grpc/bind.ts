@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Metadata, Server, ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { GrpcServiceDefinition } from '@berth/api';
-import { InvalidArgumentError, type Logger, type RpcContext, type RpcServiceImplementation } from '@berth/core';
+import type { GrpcMethodDefinition, GrpcServiceDefinition } from '@berth/api';
+import { InternalError, InvalidArgumentError, type Logger, type RpcContext, type RpcServiceImplementation } from '@berth/core';
 import { toServiceError, toWireStatus } from './errgrpc.js';
 
 export interface CallObserver {
@@ -38,7 +38,8 @@ function contextOf(metadata: Metadata, call: { on(event: 'cancelled', fn: () => 
  * the implementation lacks is left to grpc-js (Unimplemented). Method names were checked at the plugin's init
  * (ServiceCatalog); a name the definition lacks here is a programming error.
  */
-export function bindService(server: Server, impl: RpcServiceImplementation, definition: GrpcServiceDefinition, log: Logger, observe?: CallObserver): void {
+export function bindService(server: Server, impl: RpcServiceImplementation, resolved: GrpcServiceDefinition, log: Logger, observe?: CallObserver): void {
+  const definition = reportingUndecodable(resolved);
   const handlers: UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(impl.handlers)) {
     const def = definition[method];
@@ -46,13 +47,20 @@ export function bindService(server: Server, impl: RpcServiceImplementation, defi
     const done = (code: number) => observe?.(impl.service, method, kindOf(def), code);
     const report = (err: unknown) => {
       const wire = toWireStatus(err);
-      if (wire.errdef === 'unknown' || wire.errdef === 'internal') log.error('rpc failed', { method: def.path, error: err });
+      // A request that does not decode is the client's fault, however INTERNAL its code: no error log to flood.
+      const clientFault = err instanceof RequestDecodeError;
+      if (!clientFault && (wire.errdef === 'unknown' || wire.errdef === 'internal')) log.error('rpc failed', { method: def.path, error: err });
       else log.debug('rpc error', { method: def.path, error: wire.message });
       done(wire.code);
       return toServiceError(err);
     };
     // The request is one message, or (client and bidi streaming) the stream of them.
-    const requestOf = (call: AnyCall): unknown => (def.requestStream ? requestsOf(call as StreamingCall) : (call as { request: unknown }).request);
+    const requestOf = (call: AnyCall): unknown => {
+      if (def.requestStream) return requestsOf(call as StreamingCall);
+      const request = (call as { request: unknown }).request;
+      if (request instanceof UndecodableRequest) throw new RequestDecodeError(request.error, def.responseStream);
+      return request;
+    };
     if (!def.responseStream) {
       handlers[method] = (call: AnyCall, callback: sendUnaryData<unknown>) => {
         const { ctx, finish } = contextOf(call.metadata, call);
@@ -112,7 +120,51 @@ type StreamingCall = ServerReadableStream<unknown, unknown> | ServerDuplexStream
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | StreamingCall;
 
 function requestsOf(call: StreamingCall): AsyncIterable<unknown> {
-  return call.iterator({ destroyOnReturn: false });
+  const iterator = call.iterator({ destroyOnReturn: false });
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const next = await iterator.next();
+        if (!next.done && next.value instanceof UndecodableRequest) throw new RequestDecodeError(next.value.error, true);
+        return next;
+      },
+      return: async (value?: unknown) => (await iterator.return?.(value)) ?? { done: true as const, value },
+    }),
+  };
+}
+
+/**
+ * What requestDeserialize hands over for bytes that do not decode. grpc-js would answer a throwing deserializer
+ * itself, with INTERNAL and a bare "Error deserializing request" that hides which field of which message is wrong;
+ * the handler wrapper answers instead, with the decoder's message.
+ */
+class UndecodableRequest {
+  constructor(readonly error: unknown) {}
+}
+
+/** A request that does not decode: INTERNAL, with grpc-go's words (a unary request, or a message of a stream). */
+class RequestDecodeError extends InternalError {
+  constructor(cause: unknown, streaming: boolean) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(streaming ? `grpc: failed to unmarshal the received message: ${detail}` : `grpc: error unmarshalling request: ${detail}`, { cause });
+  }
+}
+
+function reportingUndecodable(definition: GrpcServiceDefinition): GrpcServiceDefinition {
+  const out: Record<string, GrpcMethodDefinition> = {};
+  for (const [name, def] of Object.entries(definition)) {
+    out[name] = {
+      ...def,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return def.requestDeserialize(bytes);
+        } catch (err) {
+          return new UndecodableRequest(err);
+        }
+      },
+    };
+  }
+  return out;
 }
 
 function kindOf(def: { requestStream: boolean; responseStream: boolean }): string {

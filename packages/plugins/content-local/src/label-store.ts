@@ -1,5 +1,5 @@
 import { rename } from 'node:fs/promises';
-import { cleanLabels, writeFileAtomic, type Labels, type Logger } from '@berth/core';
+import { cleanLabels, validateLabels, writeFileAtomic, type Labels, type Logger } from '@berth/core';
 import { formatTimestamp, parseTimestamp, readTextIfExists } from './fs-util.js';
 import { Mutex } from './mutex.js';
 
@@ -60,9 +60,10 @@ export class LabelStore {
     return [...this.entries.keys()];
   }
 
-  /** Replaces the labels of a blob (empty values dropped) and records its update time. */
+  /** Replaces the labels of a blob (empty values dropped) and records its update time. Validates them first. */
   set(digest: string, labels: Labels, updatedAt: Date): Promise<BlobMeta> {
     return this.mutate((next) => {
+      validateLabels(labels);
       const meta = { labels: cleanLabels(labels), updatedAt };
       next.set(digest, meta);
       return { labels: { ...meta.labels }, updatedAt };
@@ -71,11 +72,13 @@ export class LabelStore {
 
   /**
    * Applies `change` to the current labels of a blob under the store's lock (a read-modify-write that cannot
-   * interleave with another update).
+   * interleave with another update). An invalid result changes nothing.
    */
   modify(digest: string, change: (current: Labels) => Labels, updatedAt: Date): Promise<BlobMeta> {
     return this.mutate((next) => {
-      const meta = { labels: cleanLabels(change({ ...(next.get(digest)?.labels ?? {}) })), updatedAt };
+      const labels = change({ ...(next.get(digest)?.labels ?? {}) });
+      validateLabels(labels);
+      const meta = { labels: cleanLabels(labels), updatedAt };
       next.set(digest, meta);
       return { labels: { ...meta.labels }, updatedAt };
     });

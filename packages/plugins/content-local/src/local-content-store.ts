@@ -11,6 +11,7 @@ import {
   NotFoundError,
   UnavailableError,
   applyLabelUpdate,
+  validateLabels,
   hasErrno,
   isSha256Hex,
   newDigester,
@@ -345,6 +346,8 @@ export class LocalContentStore implements RawContentStore {
   /** Makes a verified ingest a blob: read only, renamed into place, directory flushed. */
   private publish(ingest: { ref: string; dir: string; digest: string; labels?: Labels }): Promise<void> {
     const { ref, dir, digest } = ingest;
+    // Before the rename: labels set after it could no longer fail the commit.
+    validateLabels(ingest.labels);
     const target = this.blobPath(digestHex(digest));
     // Per-digest lock: two ingests of the same bytes must not both believe they created the blob.
     return this.commits.run(digest, async () => {

@@ -40,6 +40,7 @@ describe('leases', () => {
   it('validates ids, labels and filters', async () => {
     await expect(h.store.leases.create(ctx, { id: '' })).rejects.toSatisfy(isInvalidArgument);
     await expect(h.store.leases.create(ctx, { id: 'x', labels: { k: 'v'.repeat(5000) } })).rejects.toSatisfy(isInvalidArgument);
+    await expect(h.store.leases.create(ctx, { id: 'x', labels: { '': 'v' } })).rejects.toThrow('label key required');
     await expect(h.store.leases.list(ctx, ['id=='])).rejects.toSatisfy(isInvalidArgument);
     // containerd's random ids may carry `_` and `-` next to each other: not rejected.
     await h.store.leases.create(ctx, { id: '12345-a_-b' });

@@ -34,6 +34,9 @@ describe('namespaces', () => {
     }
     await expect(ns.create('big', { k: 'v'.repeat(4096) })).rejects.toSatisfy(isInvalidArgument);
     await expect(ns.update('dup', { k: 'v'.repeat(4096) }, ['labels.k'])).rejects.toSatisfy(isInvalidArgument);
+    await expect(ns.create('empty-key', { '': 'v' })).rejects.toThrow('label key required');
+    await expect(ns.update('dup', { '': 'v' }, ['labels.'])).rejects.toThrow('label key required');
+    expect(await ns.labels('dup')).toEqual({});
     expect((await ns.list()).sort()).toEqual(['dup']);
   });
 

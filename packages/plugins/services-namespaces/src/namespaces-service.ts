@@ -22,7 +22,13 @@ export class NamespacesService implements RpcServices {
   ) {
     this.services = [
       implementService(ServiceNames.Namespaces, {
-        Get: async (req) => ({ namespace: await this.get(req.name) }),
+        // containerd answers a name it has never seen with empty labels, not NotFound (its store reads a missing
+        // bucket as no labels), and clients rely on it: containerd.New(WithDefaultNamespace(ns)) reads the
+        // namespace's default-runtime label on connect, so a Go client of a fresh namespace would fail.
+        Get: async (req) => ({ namespace: await this.get(req.name).catch((err: unknown) => {
+          if (isNotFound(err)) return { name: req.name, labels: {} };
+          throw err;
+        }) }),
         List: async () => ({ namespaces: await this.list() }),
         Create: async (req, ctx) => {
           const { name, labels } = required(req.namespace);
@@ -33,10 +39,9 @@ export class NamespacesService implements RpcServices {
         Update: async (req, ctx) => {
           const { name, labels } = required(req.namespace);
           const paths = req.update_mask?.paths ?? [];
+          // containerd's rule: with a mask only `labels.<key>` paths; a bare `labels` (replace all) is refused too.
           for (const path of paths) {
-            if (path !== 'labels' && !path.startsWith('labels.')) {
-              throw new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on namespace ${JSON.stringify(name)}`);
-            }
+            if (!path.startsWith('labels.')) throw new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field`);
           }
           const updated = await store.update(name, labels, paths.length > 0 ? paths : undefined);
           await this.publish(ctx, '/namespaces/update', 'containerd.events.NamespaceUpdate', { name, labels: updated });

@@ -23,10 +23,20 @@ describe('services-namespaces', () => {
       const updated = await handlers.Update!({ namespace: { name: 'foo', labels: { c: 'd' } }, update_mask: { paths: ['labels.c', 'labels.a'] } }, ctx);
       expect(updated).toEqual({ namespace: { name: 'foo', labels: { c: 'd' } } });
       await expect(handlers.Update!({ namespace: { name: 'foo', labels: {} }, update_mask: { paths: ['name'] } }, ctx)).rejects.toSatisfy(isInvalidArgument);
+      // A bare `labels` path would replace every label: containerd refuses it, and refuses the whole update.
+      for (const paths of [['labels'], ['labels.x', 'labels']]) {
+        const refused = handlers.Update!({ namespace: { name: 'foo', labels: { x: 'y' } }, update_mask: { paths } }, ctx);
+        await expect(refused).rejects.toThrow('cannot update "labels" field');
+        await expect(refused).rejects.toSatisfy(isInvalidArgument);
+      }
+      await expect(handlers.Update!({ namespace: { name: 'foo', labels: { '': 'v' } }, update_mask: { paths: ['labels.'] } }, ctx)).rejects.toSatisfy(isInvalidArgument);
       expect(await handlers.Get!({ name: 'foo' }, ctx)).toEqual({ namespace: { name: 'foo', labels: { c: 'd' } } });
       expect((await handlers.List!({ filter: '' }, ctx)).namespaces).toEqual([{ name: 'foo', labels: { c: 'd' } }]);
       await handlers.Delete!({ name: 'foo' }, ctx);
-      await expect(handlers.Get!({ name: 'foo' }, ctx)).rejects.toSatisfy(isNotFound);
+      // As containerd: a name that does not exist reads as empty labels (and is not created by reading it).
+      expect(await handlers.Get!({ name: 'foo' }, ctx)).toEqual({ namespace: { name: 'foo', labels: {} } });
+      expect(await handlers.Get!({ name: 'never-made' }, ctx)).toEqual({ namespace: { name: 'never-made', labels: {} } });
+      expect((await handlers.List!({ filter: '' }, ctx)).namespaces).toEqual([]);
       await expect(handlers.Delete!({ name: 'foo' }, ctx)).rejects.toSatisfy(isNotFound);
       await new Promise((r) => setTimeout(r, 10));
       expect(topics).toEqual(['default /namespaces/create', 'default /namespaces/update', 'default /namespaces/delete']);
