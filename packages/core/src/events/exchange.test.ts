@@ -179,6 +179,22 @@ describe('LocalEventExchange', () => {
     abort.abort();
   });
 
+  it('matches filters per subscriber, in order, without holding up the publisher', async () => {
+    const exchange = new LocalEventExchange();
+    const abort = new AbortController();
+    // Each envelope costs this subscriber's filter a worker-thread match (1500 instructions x 4000 characters).
+    const costly = exchange.subscribe(['event.k~="(?:a?){500}a{500}"'], abort.signal);
+    const plain = exchange.subscribe(['topic~="^/n/"'], abort.signal);
+    const started = performance.now();
+    for (let i = 0; i < 5; i++) {
+      await exchange.publish('default', `/n/${i}`, event(), { k: i % 2 === 0 ? 'a'.repeat(4000) : 'b'.repeat(4000) });
+    }
+    expect(performance.now() - started).toBeLessThan(250);
+    expect((await available(plain)).map((e) => e.topic)).toEqual(['/n/0', '/n/1', '/n/2', '/n/3', '/n/4']);
+    expect((await take(costly, 3)).map((e) => e.topic)).toEqual(['/n/0', '/n/2', '/n/4']);
+    abort.abort();
+  });
+
   it('validates what is published', async () => {
     const exchange = new LocalEventExchange();
     const sub = exchange.subscribe([], AbortSignal.timeout(200));
