@@ -231,7 +231,7 @@ class Subscription implements AsyncIterableIterator<Envelope> {
         return;
       }
       if (typeof verdict !== 'boolean') {
-        verdict.then(
+        void verdict.then(
           (matched) => {
             this.settle(item, matched);
             this.match(new TimeSlice());
