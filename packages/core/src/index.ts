@@ -17,3 +17,4 @@ export * from './filters/index.js';
 export * from './kinds/rpc-context.js';
 export * from './identifiers/index.js';
 export * from './events/index.js';
+export * from './util/time-slice.js';

@@ -9,6 +9,8 @@ export type MutationKind = 'delete' | 'write';
 
 /** Sorts after every key part lmdb's ordered-binary encoding produces for strings and numbers. */
 const RANGE_END = Buffer.from([0xff]);
+/** Records read per LMDB range query by Records.scan. */
+const SCAN_BATCH = 256;
 
 type LmdbKey = Parameters<LmdbDatabase['get']>[0];
 const lk = (key: readonly unknown[]): LmdbKey => key as unknown as LmdbKey;
@@ -45,6 +47,33 @@ export class Records {
       if (depth === undefined || parts.length === depth) out.push({ key: parts, value: value as T });
     }
     return out;
+  }
+
+  /**
+   * The records of entries(), one at a time for walks that yield to the event loop (list). They are read in
+   * batches of SCAN_BATCH from one explicit read transaction: one consistent snapshot for the whole walk, however
+   * many turns the caller takes, and no LMDB cursor left open between turns. The caller must finish or return()
+   * the iteration (for...of does, also on break or throw), which ends the transaction.
+   */
+  *scan<T>(prefix: Key, depth?: number): Generator<{ key: string[]; value: T }, void, undefined> {
+    const transaction = this.db.useReadTransaction();
+    try {
+      let { start } = this.below(prefix);
+      const { end } = this.below(prefix);
+      let exclusiveStart = false;
+      for (;;) {
+        const batch = [...this.db.getRange({ start, end, exclusiveStart, limit: SCAN_BATCH, transaction })];
+        for (const { key, value } of batch) {
+          const parts = key as unknown as string[];
+          if (depth === undefined || parts.length === depth) yield { key: parts, value: value as T };
+        }
+        if (batch.length < SCAN_BATCH) return;
+        start = batch[batch.length - 1]!.key;
+        exclusiveStart = true;
+      }
+    } finally {
+      transaction.done();
+    }
   }
 
   /** Whether anything lives strictly below `prefix`. */
