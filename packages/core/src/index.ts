@@ -1,4 +1,5 @@
 export * from './errdefs/index.js';
+export * from './fs/index.js';
 export * from './log/logger.js';
 export * from './registry/index.js';
 export * from './config/index.js';

@@ -151,7 +151,8 @@ export class TtrpcServer {
       });
       return;
     }
-    void this.dispatch(conn, streamId, request);
+    // A reply that cannot be sent (the connection broke meanwhile) is the connection's problem, not the daemon's.
+    this.dispatch(conn, streamId, request).catch((err: unknown) => this.options.onError?.(err));
   }
 
   private async dispatch(conn: Connection, streamId: number, request: ttrpc.Request): Promise<void> {

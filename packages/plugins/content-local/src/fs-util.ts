@@ -1,38 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 
-/** True when `err` is a Node system error with one of the given codes (ENOENT, EEXIST, ...). */
+/** True when `err`, or an error it wraps, is a Node system error with one of the given codes (ENOENT, EEXIST, ...). */
 export function hasErrno(err: unknown, ...codes: string[]): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && codes.includes(code);
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && codes.includes(code)) return true;
+  }
+  return false;
 }
 
-/** Suffix of temporary files; whatever ends with it is debris of an interrupted write and may be removed. */
-export const TMP_SUFFIX = '.tmp';
-
-/**
- * Writes a file so that readers see either the old or the new content, never a torn one: a uniquely named
- * temporary file in the same directory, flushed, then renamed over the target.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
-  const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}${TMP_SUFFIX}`;
-  const fh = await open(tmp, 'wx', options.mode ?? 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
+// One atomic file write for every plugin (the introspection UUID too); re-exported for this package's modules.
+export { TMP_SUFFIX, writeFileAtomic } from '@berth/core';
 
 /** Flushes a directory's entries (a rename into it) to disk. */
 export async function syncDir(path: string): Promise<void> {

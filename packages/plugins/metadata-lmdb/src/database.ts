@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
 import { FailedPreconditionError, UnavailableError, type Logger } from '@berth/core';
+import { commitFailure, isCommitFailure } from './commit-error.js';
 import { RWLock } from './rwlock.js';
 import { INGEST_SEQ_KEY, SCHEMA_VERSION, VERSION_KEY, type Key } from './schema.js';
 
@@ -154,6 +155,7 @@ export class Database {
   private constructor(
     private readonly root: RootDatabase,
     private readonly db: LmdbDatabase<unknown, LmdbKey>,
+    private readonly path: string,
     log: Logger,
   ) {
     this.records = new Records(db);
@@ -166,11 +168,18 @@ export class Database {
       path: options.path,
       noSubdir: true,
       maxDbs: 4,
+      // Pages are written with pwrite, which fails cleanly on a full disk. A writable map (useWritemap) sizes the
+      // file up front, sparse, and a store into a hole of a full tmpfs kills the process with SIGBUS.
+      useWritemap: false,
+      // With event-turn batching lmdb-js starts each batch with an internal write whose promise nobody can
+      // handle: a failed commit (ENOSPC) then rejects it unhandled, which ends the process. Without it, every
+      // write belongs to a transaction whose promise a caller awaits.
+      eventTurnBatching: false,
       ...(options.mapSize ? { mapSize: options.mapSize } : {}),
       ...(options.maxReaders ? { maxReaders: options.maxReaders } : {}),
     });
     const db = root.openDB<unknown, LmdbKey>({ name: 'meta', encoding: 'msgpack' });
-    const database = new Database(root, db, options.log);
+    const database = new Database(root, db, options.path, options.log);
     try {
       await database.checkSchema();
     } catch (err) {
@@ -199,12 +208,22 @@ export class Database {
     // Older versions would be migrated here; there are none yet.
   }
 
-  /** Runs `fn` in one atomic write transaction and returns once the commit is flushed to disk. No lock is taken. */
+  /**
+   * Runs `fn` in one atomic write transaction and returns once the commit is flushed to disk. No lock is taken.
+   * A commit that fails (a full disk) writes nothing and rejects with UnknownError `write <path>: <reason>`; the
+   * environment stays usable, and commits succeed again once there is space.
+   */
   async txn<T>(fn: (records: Records) => T): Promise<T> {
     this.assertOpen();
-    const result = (await this.db.childTransaction(() => fn(this.records))) as T;
-    await this.db.flushed;
-    return result;
+    try {
+      const result = (await this.db.childTransaction(() => fn(this.records))) as T;
+      await this.db.flushed;
+      return result;
+    } catch (err) {
+      // What `fn` threw comes through unchanged; only lmdb-js's own commit failures are translated.
+      if (isCommitFailure(err)) throw await commitFailure(err, this.path);
+      throw err;
+    }
   }
 
   /** Runs a mutation holding the GC lock shared, then notifies listeners of what it committed. */

@@ -10,6 +10,6 @@ export const introspectionServicePlugin = definePlugin({
   pluginApi: '^1.0.0',
   provides: rpcServicesToken,
   requires: { plugins: coreTokens.plugins },
-  init: ({ plugins }, _config, ctx) => IntrospectionService.open(plugins, ctx.root),
+  init: ({ plugins }, _config, ctx) => IntrospectionService.open(plugins, ctx.root, ctx.log),
 });
 export default introspectionServicePlugin;
