@@ -28,10 +28,12 @@ async function ownPeer(): Promise<Socket> {
   return accepted[n]!;
 }
 
-function recordingLog(): Logger & { warnings: { msg: string; fields?: Record<string, unknown> }[] } {
-  const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
+type Warning = { msg: string; fields?: Readonly<Record<string, unknown>> };
+function recordingLog(): Logger & { warnings: Warning[] } {
+  const warnings: Warning[] = [];
   const nop = () => undefined;
-  return { trace: nop, debug: nop, info: nop, error: nop, fatal: nop, warn: (msg, fields) => warnings.push({ msg, fields }), child: () => recordingLog(), warnings } as never;
+  const warn = (msg: string, fields?: Readonly<Record<string, unknown>>) => void warnings.push({ msg, fields });
+  return { trace: nop, debug: nop, info: nop, error: nop, warn, child: () => recordingLog(), warnings } as never;
 }
 
 describe('requireSameUser', () => {
