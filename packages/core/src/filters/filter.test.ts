@@ -139,9 +139,9 @@ describe('field paths', () => {
     return 'x';
   };
 
-  it('splits on dots and keeps quoted components whole', () => {
+  it('splits on dots and keeps quoted components whole', async () => {
     paths.length = 0;
-    parseFilter('labels."containerd.io/gc.root",a.b_c.D9,"sp ace".x').match(recorder);
+    await parseFilter('labels."containerd.io/gc.root",a.b_c.D9,"sp ace".x').match(recorder);
     expect(paths).toEqual([['labels', 'containerd.io/gc.root'], ['a', 'b_c', 'D9'], ['sp ace', 'x']]);
   });
 
