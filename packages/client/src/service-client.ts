@@ -172,6 +172,7 @@ function bindMethod(raw: Client, def: GrpcMethodDefinition, defaults: ServiceCli
         const call = raw.makeBidiStreamRequest(path, serialize, deserialize, metadataOf(options, defaults), grpcOptionsOf(options, undefined));
         const requests = (inputs as AsyncIterable<unknown>)[Symbol.asyncIterator]();
         const state: PumpState = { settled: false };
+        // Cannot reject: pump catches every failure and hands it over through `state`.
         void pump(requests, call, state);
         try {
           yield* responsesOf(call, options.signal, (err) => (state.inputError ? state.inputError.error : fromGrpc(err)));

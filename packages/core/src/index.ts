@@ -1,4 +1,5 @@
 export * from './errdefs/index.js';
+export * from './fs/index.js';
 export * from './log/logger.js';
 export * from './registry/index.js';
 export * from './config/index.js';
@@ -21,3 +22,4 @@ export * from './digest/index.js';
 export * from './labels/index.js';
 export * from './fs/index.js';
 export * from './content/index.js';
+export * from './util/time-slice.js';

@@ -16,6 +16,7 @@ import {
   type ServerConfig,
 } from '@berth/core';
 import { daemonPlugins } from './plugins.js';
+import { installProcessGuards } from './process-guards.js';
 import { Daemon, DAEMON_REVISION, DAEMON_VERSION } from './server.js';
 
 const DEFAULT_CONFIG_FILE = '/etc/berth/config.toml';
@@ -47,9 +48,12 @@ async function composition(config: ServerConfig, baseDir: string) {
 async function run(flags: Flags): Promise<void> {
   const { config, baseDir, file } = await resolveConfig(flags);
   const log = createLogger({ level: config.debug.level });
+  let daemon: Daemon | undefined;
+  installProcessGuards({ log, stop: () => daemon?.stop() });
   const { plugins, sources } = await composition(config, baseDir);
   log.info('starting berthd', { version: DAEMON_VERSION, revision: DAEMON_REVISION, root: config.root, state: config.state });
-  const daemon = await Daemon.start({ config, plugins, sources, log, configSource: file });
+  const started = await Daemon.start({ config, plugins, sources, log, configSource: file });
+  daemon = started;
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
@@ -57,7 +61,7 @@ async function run(flags: Flags): Promise<void> {
       process.exit(1);
     }
     log.info('received signal; shutting down', { signal });
-    daemon.stop().then(
+    started.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error('shutdown failed', { error: err });

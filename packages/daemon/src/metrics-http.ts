@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MetricsRegistry, renderPrometheus, type Logger, type MetricFamily, type MetricsCollector } from '@berth/core';
+import { systemListenBacklog } from './listen.js';
 
 const CODE_NAMES = [
   'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
@@ -71,7 +72,7 @@ export async function serveMetrics(address: string, render: () => string | Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen({ port, host, backlog: systemListenBacklog() }, () => resolve());
   });
   return { server, port: (server.address() as AddressInfo).port };
 }

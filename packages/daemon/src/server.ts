@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { mkdir } from 'node:fs/promises';
+import type { Server as NetServer } from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { TtrpcServer } from '@berth/api';
 import {
@@ -18,8 +19,11 @@ import { bindService } from './grpc/bind.js';
 import { ServiceCatalog } from './grpc/services.js';
 import { widenFlowControlWindows } from './grpc/flow-control.js';
 import { toWireStatus } from './grpc/errgrpc.js';
+import { ffiStatus } from '@berth/sys';
+import { listenUnix, systemListenBacklog } from './listen.js';
 import { DaemonMetrics, scrape, serveMetrics } from './metrics-http.js';
-import { prepareSocketPath, removeSocket, secureSocket } from './socket.js';
+import { requireSameUser } from './peer-auth.js';
+import { ownerOnlySocket, prepareSocketPath, removeSocket, secureSocket } from './socket.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export const DAEMON_VERSION = `v${PACKAGE_VERSION}`;
@@ -40,6 +44,8 @@ export interface DaemonOptions {
  */
 export class Daemon {
   private grpc?: Server;
+  /** berthd owns the gRPC listener (for its backlog) and hands accepted sockets to grpc-js. */
+  private grpcListener?: NetServer;
   private ttrpc?: TtrpcServer;
   private metricsServer?: HttpServer;
   private readonly catalog: ServiceCatalog;
@@ -107,21 +113,28 @@ export class Daemon {
     });
     const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
     for (const { impl, definition } of this.catalog.merged(grpcImpls)) bindService(this.grpc, impl, definition, log, metrics.observe);
-    await new Promise<void>((resolve, reject) =>
-      this.grpc!.bindAsync(`unix://${this.info.grpcAddress}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-    );
+    // grpc-js's bindAsync listens with Node's default backlog (511), which bursts of connects overflow; the
+    // injector serves sockets accepted by a listener berthd made with the system backlog, with the same HTTP/2
+    // settings, sessions and shutdown as a bound port.
+    const injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
     if (!widenFlowControlWindows(this.grpc)) log.warn('cannot widen grpc flow-control windows: content transfers will be slower');
+    this.grpcListener = await listenUnix(this.info.grpcAddress, (socket) => injector.injectConnection(socket));
+    this.grpcListener.on('error', (err) => log.warn('grpc listener error', { error: err }));
     await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
 
+    const ffi = ffiStatus();
+    if (!ffi.loaded) log.error('ttrpc: the peer check (SO_PEERCRED) cannot run, so every ttrpc connection will be refused', { reason: ffi.reason });
     this.ttrpc = new TtrpcServer({
       errorToStatus: (err) => toWireStatus(err),
       onError: (err) => log.warn('ttrpc connection error', { error: err }),
+      authorizePeer: requireSameUser(log),
     });
     for (const { impl } of this.catalog.merged(implementations.filter((i) => i.transports?.includes('ttrpc')))) {
       this.ttrpc.register(impl.service, impl.handlers);
     }
-    await this.ttrpc.listen(this.info.ttrpcAddress);
-    await secureSocket(this.info.ttrpcAddress, config.grpc.uid, config.grpc.gid);
+    await this.ttrpc.listen(this.info.ttrpcAddress, { backlog: systemListenBacklog() });
+    // Owner-only whatever [grpc] gid says: only the daemon's own shims talk ttrpc (and the peer check refuses others).
+    await ownerOnlySocket(this.info.ttrpcAddress);
 
     if (config.metrics.address) {
       const collectors = (): ReadonlyMap<string, MetricsCollector> =>
@@ -146,6 +159,10 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { log } = this.options;
+      // Stop accepting first (close() returns at once; its callback waits for the accepted sockets), then let
+      // grpc-js end its sessions gracefully.
+      const listener = this.grpcListener;
+      const listenerClosed = listener ? new Promise<void>((resolve) => listener.close(() => resolve())) : Promise.resolve();
       if (this.grpc) {
         const grpc = this.grpc;
         await new Promise<void>((resolve) => {
@@ -159,6 +176,8 @@ export class Daemon {
           });
         });
       }
+      // The sessions are gone, so their sockets are closing; do not wait long for the last of them.
+      await Promise.race([listenerClosed, new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
       await this.ttrpc?.close();
       await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
       await this.host.close();

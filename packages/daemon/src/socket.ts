@@ -41,6 +41,11 @@ export async function secureSocket(path: string, uid: number, gid: number): Prom
   await chmod(path, gid !== 0 ? 0o660 : 0o600);
 }
 
+/** Owner-only (0600) and owned by the daemon, whatever `[grpc] uid/gid` say (the ttrpc socket: only shims use it). */
+export async function ownerOnlySocket(path: string): Promise<void> {
+  await chmod(path, 0o600);
+}
+
 export async function removeSocket(path: string): Promise<void> {
   await unlink(path).catch(() => undefined);
 }

@@ -53,6 +53,8 @@ export function run(command: string, args: readonly string[], options: RunOption
 export interface BerthdOptions {
   /** Extra TOML appended to the generated config (root, state and address are set by the harness). */
   readonly config?: string;
+  /** Extra TOML lines for the `[grpc]` table (after the harness's `address`), e.g. `gid = 65534`. */
+  readonly grpcConfig?: string;
   /** Reuse a directory (restart tests: one the harness made is still removed by the last stop()); otherwise a fresh temp dir, removed by stop(). */
   readonly dir?: string;
   readonly args?: readonly string[];
@@ -106,7 +108,7 @@ export class Berthd {
     if (!options.dir) createdDirs.add(dir);
     const address = join(dir, 'berth.sock');
     const configFile = join(dir, 'config.toml');
-    const toml = [`root = "${join(dir, 'root')}"`, `state = "${join(dir, 'state')}"`, options.config ?? '', '[grpc]', `address = "${address}"`].join('\n');
+    const toml = [`root = "${join(dir, 'root')}"`, `state = "${join(dir, 'state')}"`, options.config ?? '', '[grpc]', `address = "${address}"`, options.grpcConfig ?? ''].join('\n');
     await writeFile(configFile, toml + '\n');
     const child = spawn(process.execPath, [DAEMON_MAIN, '--config', configFile, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -72,6 +72,23 @@ export class FrameDecoder {
     return this.buffered + (this.header ? FRAME_HEADER_LENGTH : 0);
   }
 
+  /**
+   * Bytes the incomplete frame will hold once complete (header included), as announced by its header: what a
+   * reader must be prepared to buffer for it. Before the header is complete, the bytes held so far; 0 when idle.
+   * Nothing is allocated for the announced length: chunks are kept as they arrive.
+   */
+  get pendingFrameBytes(): number {
+    return this.header ? FRAME_HEADER_LENGTH + this.header.length : this.buffered;
+  }
+
+  /** Drops everything held (the connection is gone), so none of it stays reachable from the decoder. */
+  clear(): void {
+    this.chunks = [];
+    this.buffered = 0;
+    this.header = undefined;
+    this.discarding = 0;
+  }
+
   push(chunk: Buffer): DecodedFrame[] {
     const out: DecodedFrame[] = [];
     let data = chunk;

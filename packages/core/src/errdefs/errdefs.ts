@@ -1,3 +1,5 @@
+import { describeSystemError, isSystemError } from './system.js';
+
 /**
  * Classes of error condition, mirroring containerd's errdefs. Plugins throw these; exactly one place (the daemon's
  * errgrpc) maps them to wire codes. Predicates compare the `errdef` string along the cause chain, never `instanceof`,
@@ -152,9 +154,12 @@ export const isCancelled = is('cancelled');
 export const isDeadlineExceeded = is('deadline-exceeded');
 export const isUnknown = is('unknown');
 
-/** The message to put on the wire, ending with containerd's suffix for its class (`…: not found`). */
+/**
+ * The message to put on the wire, ending with containerd's suffix for its class (`…: not found`). A bare system
+ * error is worded as Go words it (`write /x: no space left on device`), as containerd passes those on.
+ */
 export function wireMessageOf(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = isSystemError(err) ? describeSystemError(err) : err instanceof Error ? err.message : String(err);
   const suffix = ERRDEF_SUFFIX[errdefOf(err)];
   if (!suffix || message === suffix || message.endsWith(`: ${suffix}`)) return message;
   return message ? `${message}: ${suffix}` : suffix;

@@ -1,1 +1,2 @@
 export * from './errdefs.js';
+export * from './system.js';

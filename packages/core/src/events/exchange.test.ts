@@ -6,14 +6,14 @@ import { LocalEventExchange } from './exchange.js';
 
 const event = (typeUrl = 'containerd.events.TaskExit'): AnyValue => ({ typeUrl, value: new Uint8Array([1, 2]) });
 
-/** Reads `n` envelopes, failing if they do not come within a second. */
-async function take(iterable: AsyncIterable<Envelope>, n: number): Promise<Envelope[]> {
+/** Reads `n` envelopes, failing if one does not come within `ms` (a second by default). */
+async function take(iterable: AsyncIterable<Envelope>, n: number, ms = 1000): Promise<Envelope[]> {
   const out: Envelope[] = [];
   const iterator = iterable[Symbol.asyncIterator]();
   while (out.length < n) {
     const result = await Promise.race([
       iterator.next(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${out.length}`)), 1000)),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${out.length}`)), ms)),
     ]);
     if (result.done) break;
     out.push(result.value);
@@ -176,6 +176,21 @@ describe('LocalEventExchange', () => {
     }
     expect(got).toEqual(['/n/0', '/n/1', '/n/2']);
     expect(isResourceExhausted(failure)).toBe(true);
+    abort.abort();
+  });
+
+  it('matches filters per subscriber, in order, without holding up the publisher', { timeout: 60_000 }, async () => {
+    const exchange = new LocalEventExchange();
+    const abort = new AbortController();
+    // Each envelope costs this subscriber's filter a worker-thread match (~300 instructions x 1000 characters).
+    const costly = exchange.subscribe(['event.k~="(?:a?){100}a{100}"'], abort.signal);
+    const plain = exchange.subscribe(['topic~="^/n/"'], abort.signal);
+    for (let i = 0; i < 5; i++) {
+      await exchange.publish('default', `/n/${i}`, event(), { k: i % 2 === 0 ? 'a'.repeat(1000) : 'b'.repeat(1000) });
+    }
+    expect((await available(plain)).map((e) => e.topic)).toEqual(['/n/0', '/n/1', '/n/2', '/n/3', '/n/4']);
+    // The first of these starts the worker thread, which a loaded machine can make slow.
+    expect((await take(costly, 3, 20_000)).map((e) => e.topic)).toEqual(['/n/0', '/n/2', '/n/4']);
     abort.abort();
   });
 

@@ -8,10 +8,17 @@
  * from the exchange at once (a warning is logged), it still receives what was queued, and then its iteration
  * throws ResourceExhaustedError. Dropping the oldest envelopes instead would hide the loss from consumers that
  * track state from events (task exits); a disconnected `ctr events` or service can resubscribe.
+ *
+ * Nor does a publisher wait for the subscribers' filters. Each subscription matches its envelopes itself, in
+ * order, from an inbox (counted in its queue): at once while the publish's time slice lasts and the verdicts come
+ * synchronously (the usual case, so an envelope is queued when publish() returns), and otherwise in later turns
+ * of the event loop, with a `~=` match that is too costly for the loop awaited from its worker thread. So no
+ * number of subscribers, and no filter, holds the publisher (a `ctr content rm`) or the loop for long.
  */
 import { FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError } from '../errdefs/index.js';
 import { adaptObject } from '../filters/adaptor.js';
 import { parseFilters, type Adaptor, type Filter } from '../filters/filter.js';
+import { TimeSlice } from '../util/time-slice.js';
 import { validateIdentifier, validateTopic } from '../identifiers/validate.js';
 import type { AnyValue, Envelope, EventExchange } from '../kinds/events.js';
 import { nullLogger, type Logger } from '../log/logger.js';
@@ -145,10 +152,10 @@ export class LocalEventExchange implements EventExchange {
 
   private broadcast(envelope: Envelope): void {
     if (this.subscriptions.size === 0) return;
-    const adaptor = adaptEnvelope(envelope);
+    const item: Item = { envelope, adaptor: adaptEnvelope(envelope) };
+    const slice = new TimeSlice();
     for (const subscription of [...this.subscriptions]) {
-      if (!subscription.filter.match(adaptor)) continue;
-      if (!subscription.offer(envelope)) {
+      if (!subscription.offer(item, slice)) {
         this.log.warn('event subscriber too slow, disconnecting it', {
           queue: this.queueSize,
           topic: envelope.topic,
@@ -161,8 +168,16 @@ export class LocalEventExchange implements EventExchange {
 
 type Waiter = { resolve(result: IteratorResult<Envelope>): void; reject(err: unknown): void };
 
-/** One subscriber's queue, consumed as an async iterator. */
+/** An envelope on its way to the subscribers, with the one adaptor their filters share. */
+interface Item {
+  readonly envelope: Envelope;
+  readonly adaptor: Adaptor;
+}
+
+/** One subscriber's inbox (not yet matched) and queue (matched), consumed as an async iterator. */
 class Subscription implements AsyncIterableIterator<Envelope> {
+  private readonly inbox: Item[] = [];
+  private matching = false;
   private readonly queue: Envelope[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly endListeners: (() => void)[] = [];
@@ -181,28 +196,85 @@ class Subscription implements AsyncIterableIterator<Envelope> {
     this.endListeners.push(listener);
   }
 
-  /** Queues or hands over an envelope; false (and disconnected) when the queue was full. */
-  offer(envelope: Envelope): boolean {
+  /**
+   * Takes an envelope to match and deliver, matching at once while `slice` lasts; false (and disconnected) when
+   * the subscriber already has `queueSize` envelopes waiting.
+   */
+  offer(item: Item, slice: TimeSlice): boolean {
     if (this.ended) return true;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      waiter.resolve({ value: envelope, done: false });
-      return true;
-    }
-    if (this.queue.length >= this.limit) {
+    if (this.inbox.length + this.queue.length >= this.limit) {
       this.failure = new ResourceExhaustedError(
         `event subscriber disconnected: more than ${this.limit} envelopes waiting to be read`,
       );
       this.detach();
       return false;
     }
-    this.queue.push(envelope);
+    this.inbox.push(item);
+    if (!this.matching) this.match(slice);
     return true;
+  }
+
+  /** Matches the inbox in order: synchronously while it can, then in later turns (see the header). */
+  private match(slice: TimeSlice): void {
+    this.matching = true;
+    while (this.inbox.length > 0 && !this.ended) {
+      if (slice.expired) {
+        setImmediate(() => this.match(new TimeSlice()));
+        return;
+      }
+      const item = this.inbox[0]!;
+      let verdict: boolean | Promise<boolean>;
+      try {
+        verdict = this.filter.match(item.adaptor);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      if (typeof verdict !== 'boolean') {
+        void verdict.then(
+          (matched) => {
+            this.settle(item, matched);
+            this.match(new TimeSlice());
+          },
+          (err: unknown) => this.fail(err),
+        );
+        return;
+      }
+      this.settle(item, verdict);
+    }
+    this.matching = false;
+  }
+
+  private settle(item: Item, matched: boolean): void {
+    if (this.inbox[0] !== item) return; // ended meanwhile
+    this.inbox.shift();
+    if (matched) this.deliver(item.envelope);
+  }
+
+  /** Hands a matched envelope to a waiting reader, or queues it. */
+  private deliver(envelope: Envelope): void {
+    if (this.ended) return;
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.resolve({ value: envelope, done: false });
+    else this.queue.push(envelope);
+  }
+
+  /** Ends delivery with an error after what is queued (a match that could not run). */
+  private fail(err: unknown): void {
+    this.matching = false;
+    this.inbox.length = 0;
+    const failure = err instanceof Error ? err : new Error(String(err));
+    const waiters = this.waiters.splice(0);
+    if (waiters.length === 0) this.failure = failure;
+    for (const waiter of waiters) waiter.reject(failure);
+    this.detach();
   }
 
   /** Stops delivery and drops what is queued; pending and later reads finish. */
   end(): void {
     this.queue.length = 0;
+    this.inbox.length = 0;
+    this.matching = false;
     this.failure = undefined;
     this.detach();
   }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isInvalidArgument, wireMessageOf } from '../errdefs/index.js';
 import { adaptObject } from './adaptor.js';
-import { parseFilter, parseFilters, type Adaptor } from './filter.js';
+import { MAX_FILTER_TEXT, parseFilter, parseFilters, type Adaptor } from './filter.js';
+import { offThreadMatchesInFlight } from './offload.js';
 
 // A corpus shaped like containerd's filter_test.go, written afresh: records with a name, an optional
 // free-text field and labels whose keys contain spaces, dots, quotes and backslashes.
@@ -138,9 +139,9 @@ describe('field paths', () => {
     return 'x';
   };
 
-  it('splits on dots and keeps quoted components whole', () => {
+  it('splits on dots and keeps quoted components whole', async () => {
     paths.length = 0;
-    parseFilter('labels."containerd.io/gc.root",a.b_c.D9,"sp ace".x').match(recorder);
+    await parseFilter('labels."containerd.io/gc.root",a.b_c.D9,"sp ace".x').match(recorder);
     expect(paths).toEqual([['labels', 'containerd.io/gc.root'], ['a', 'b_c', 'D9'], ['sp ace', 'x']]);
   });
 
@@ -183,3 +184,72 @@ describe('parseFilters', () => {
     expect(parseFilters(['name~=[', 'name==a']).match(obj)).toBe(true);
   });
 });
+
+describe('regexp selectors', () => {
+  const obj = (labels: Record<string, string>) => adaptObject({ name: 'n', labels });
+
+  it('take flag groups anywhere in the expression (Go syntax)', () => {
+    expect(parseFilter('labels.k~="a(?i)b"').match(obj({ k: 'xaBx' }))).toBe(true);
+    expect(parseFilter('labels.k~="a(?i)b"').match(obj({ k: 'xABx' }))).toBe(false);
+  });
+
+  it('run a match too costly for the event loop on the worker thread, with the same verdict', { timeout: 60_000 }, async () => {
+    // ~300 instructions x 1000 characters: above INLINE_MATCH_COST, cheap on the worker.
+    const value = 'a'.repeat(1000);
+    const f = parseFilter('labels.k~="(?:a?){100}a{100}",name==n');
+    const verdict = f.match(obj({ k: value }));
+    expect(verdict).toBeInstanceOf(Promise);
+    expect(offThreadMatchesInFlight()).toBe(1);
+    // The event loop stays free while the worker matches.
+    const ticks = await countTicksUntil(verdict as Promise<boolean>);
+    await expect(verdict).resolves.toBe(true);
+    expect(ticks).toBeGreaterThan(0);
+    await expect(parseFilter('labels.k~="(?:a?){100}a{100}b"').match(obj({ k: value }))).resolves.toBe(false);
+    // ANDed and ORed with the rest.
+    await expect(parseFilter('labels.k~="(?:a?){100}a{100}",name==m').match(obj({ k: value }))).resolves.toBe(false);
+    expect(parseFilter('name==m,labels.k~="(?:a?){100}a{100}"').match(obj({ k: value }))).toBe(false);
+    await expect(parseFilters(['labels.k~="(?:a?){100}a{100}b"', 'name==n']).match(obj({ k: value }))).resolves.toBe(true);
+    expect(parseFilters(['name==n', 'labels.k~="(?:a?){100}a{100}b"']).match(obj({ k: value }))).toBe(true);
+    expect(offThreadMatchesInFlight()).toBe(0);
+  });
+
+  it('keep cheap matches synchronous', () => {
+    expect(parseFilter('labels.k~="^v+$"').match(obj({ k: 'v'.repeat(100) }))).toBe(true);
+  });
+});
+
+describe('limits', () => {
+  const obj = adaptObject({ name: 'a' });
+
+  it(`refuse more than ${MAX_FILTER_TEXT} characters of filters in a request`, () => {
+    const long = `name==${'x'.repeat(MAX_FILTER_TEXT)}`;
+    const err = thrown(() => parseFilters([long]));
+    expect(isInvalidArgument(err)).toBe(true);
+    expect((err as Error).message).toMatch(/more than 65536/);
+    const many = Array.from({ length: 1000 }, () => `name==${'y'.repeat(70)}`);
+    expect(isInvalidArgument(thrown(() => parseFilters(many)))).toBe(true);
+    expect(parseFilters(many.slice(0, 100)).match(obj)).toBe(false);
+  });
+
+  it('refuse regexps that compile to more than MAX_REGEXP_PROGRAM instructions in all', () => {
+    expect(parseFilters(['name~="^a{1000}"', 'name~="^b{1000}"']).match(obj)).toBe(false);
+    const err = thrown(() => parseFilters(['name~="^a{1000}"', 'name~="^b{1000}"', 'name~="^c{100}"']));
+    expect(isInvalidArgument(err)).toBe(true);
+    expect(wireMessageOf(err)).toMatch(/^filters: regexps of the filters compile to \d+ instructions in all, more than 2048/);
+    expect(wireMessageOf(thrown(() => parseFilter('name~="x{1000}y{1000}z{1000}"')))).toMatch(
+      /^filters: regexp "x\{1000\}y\{1000\}z\{1000\}": program of about \d+ instructions exceeds 2048: invalid argument$/,
+    );
+  });
+});
+
+/** How many macrotask turns the event loop runs before `promise` settles. */
+async function countTicksUntil(promise: Promise<unknown>): Promise<number> {
+  let settled = false;
+  void promise.finally(() => (settled = true));
+  let ticks = 0;
+  while (!settled) {
+    await new Promise((r) => setImmediate(r));
+    ticks++;
+  }
+  return ticks;
+}

@@ -2,3 +2,4 @@ export * from './test-host.js';
 export * from './content-conformance.js';
 export * from './memory-content-store.js';
 export * from './helpers.js';
+export * from './tmpfs.js';

@@ -76,7 +76,7 @@ export class MemoryContentStore<S extends ContentScope = 'namespaced'> implement
     const filter = parseFilters(filters);
     for (const [digest, blob] of [...this.blobs]) {
       const info = toInfo(digest, blob);
-      if (filter.match(adaptObject({ digest, size: info.size, labels: info.labels }))) yield info;
+      if (await filter.match(adaptObject({ digest, size: info.size, labels: info.labels }))) yield info;
     }
   }
 
@@ -104,7 +104,9 @@ export class MemoryContentStore<S extends ContentScope = 'namespaced'> implement
 
   async listStatuses(_ctx: OpContext, filters: readonly string[] = []): Promise<IngestStatus[]> {
     const filter = parseFilters(filters);
-    return [...this.ingests].map(([ref, ingest]) => toStatus(ref, ingest)).filter((s) => filter.match(adaptObject({ ref: s.ref })));
+    const out: IngestStatus[] = [];
+    for (const [ref, ingest] of [...this.ingests]) if (await filter.match(adaptObject({ ref }))) out.push(toStatus(ref, ingest));
+    return out;
   }
 
   async abort(_ctx: OpContext, ref: string): Promise<void> {

@@ -131,7 +131,7 @@ export class LocalContentStore implements RawContentStore {
         throw err;
       }
       const info = this.describe(`${CANONICAL_ALGORITHM}:${entry.name}`, st.size, st.mtime);
-      if (match(infoAdaptor(info))) yield info;
+      if (await match(infoAdaptor(info))) yield info;
     }
   }
 
@@ -191,7 +191,7 @@ export class LocalContentStore implements RawContentStore {
       if (!isSha256Hex(name)) continue;
       const status = await readIngestStatus(join(this.ingestRoot, name));
       // Missing pieces mean the ingest is being created or committed right now: it does not exist (yet, anymore).
-      if (status && match(statusAdaptor(status))) out.push(status);
+      if (status && (await match(statusAdaptor(status)))) out.push(status);
     }
     return out.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
   }
@@ -502,7 +502,7 @@ async function exists(path: string): Promise<boolean> {
 
 // ---- filters ----
 
-function compileFilters(filters: readonly string[] | undefined): (adaptor: Adaptor) => boolean {
+function compileFilters(filters: readonly string[] | undefined): (adaptor: Adaptor) => boolean | Promise<boolean> {
   // ctr sends [""] for "no filter"; that needs no parser.
   if (!filters || filters.every((f) => f.trim() === '')) return () => true;
   const filter = parseFilters(filters);

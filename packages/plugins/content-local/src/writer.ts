@@ -11,6 +11,7 @@ import {
   NotImplementedError,
   newDigester,
   writeFileAtomic,
+  fromSystemError,
   type CommitOptions,
   type ContentWriter,
   type IngestStatus,
@@ -114,6 +115,9 @@ export class LocalContentWriter implements ContentWriter {
           const { bytesWritten } = await fh.write(data, done, length - done, this.offset + done);
           done += bytesWritten;
         }
+      } catch (err) {
+        // A full disk: what did reach the file stays (the ingest resumes from there), the caller learns why.
+        throw fromSystemError(err, 'write', join(this.dir, 'data'));
       } finally {
         if (done < length) this.hash = before.update(data.subarray(0, done));
         this.offset += done;

@@ -8,6 +8,7 @@ import {
   isAlreadyExists,
   isNotFound,
   parseFilters,
+  TimeSlice,
   type Adaptor,
   type CommitOptions,
   type ContentInfo,
@@ -109,14 +110,21 @@ export class LmdbContentStore implements ContentStore {
     return result.info;
   }
 
+  /**
+   * Every blob of the namespace that matches, as one LMDB snapshot taken when the walk starts (Records.scan): a
+   * blob added or removed meanwhile is not seen, or still seen. The walk lets the event loop run every few
+   * milliseconds, so a big namespace or a costly filter never holds the daemon.
+   */
   async *list(ctx: OpContext, filters: readonly string[] = []): AsyncIterable<ContentInfo> {
     const ns = requireNamespace(ctx);
     const filter = parseFilters(filters);
     this.db.assertOpen();
-    const infos = this.db.records
-      .entries<BlobRecord>(keys.blobs(ns), depth.blob)
-      .map(({ key, value }) => toInfo(key[4]!, value));
-    for (const info of infos) if (filter.match(adaptInfo(info))) yield info;
+    const slice = new TimeSlice();
+    for (const { key, value } of this.db.records.scan<BlobRecord>(keys.blobs(ns), depth.blob)) {
+      const info = toInfo(key[4]!, value);
+      if (await filter.match(adaptInfo(info))) yield info;
+      await slice.pause();
+    }
   }
 
   async delete(ctx: OpContext, digest: string): Promise<void> {
@@ -153,7 +161,7 @@ export class LmdbContentStore implements ContentStore {
     const ns = requireNamespace(ctx);
     const filter = parseFilters(filters);
     this.db.assertOpen();
-    const ingests = this.db.records.entries<IngestRecord>(keys.ingests(ns), depth.ingest);
+    const ingests = this.db.records.scan<IngestRecord>(keys.ingests(ns), depth.ingest);
     const out: IngestStatus[] = [];
     for (const { key, value } of ingests) {
       const ref = key[4]!;
@@ -164,7 +172,7 @@ export class LmdbContentStore implements ContentStore {
         if (isNotFound(err)) continue;
         throw err;
       }
-      if (filter.match(adaptLabelled({ ref: status.ref }, {}))) out.push(status);
+      if (await filter.match(adaptLabelled({ ref: status.ref }, {}))) out.push(status);
     }
     return out;
   }

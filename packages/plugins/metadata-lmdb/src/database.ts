@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
 import { FailedPreconditionError, UnavailableError, type Logger } from '@berth/core';
+import { commitFailure, isCommitFailure } from './commit-error.js';
 import { RWLock } from './rwlock.js';
 import { INGEST_SEQ_KEY, SCHEMA_VERSION, VERSION_KEY, type Key } from './schema.js';
 
@@ -9,6 +10,8 @@ export type MutationKind = 'delete' | 'write';
 
 /** Sorts after every key part lmdb's ordered-binary encoding produces for strings and numbers. */
 const RANGE_END = Buffer.from([0xff]);
+/** Records read per LMDB range query by Records.scan. */
+const SCAN_BATCH = 256;
 
 type LmdbKey = Parameters<LmdbDatabase['get']>[0];
 const lk = (key: readonly unknown[]): LmdbKey => key as unknown as LmdbKey;
@@ -45,6 +48,33 @@ export class Records {
       if (depth === undefined || parts.length === depth) out.push({ key: parts, value: value as T });
     }
     return out;
+  }
+
+  /**
+   * The records of entries(), one at a time for walks that yield to the event loop (list). They are read in
+   * batches of SCAN_BATCH from one explicit read transaction: one consistent snapshot for the whole walk, however
+   * many turns the caller takes, and no LMDB cursor left open between turns. The caller must finish or return()
+   * the iteration (for...of does, also on break or throw), which ends the transaction.
+   */
+  *scan<T>(prefix: Key, depth?: number): Generator<{ key: string[]; value: T }, void, undefined> {
+    const transaction = this.db.useReadTransaction();
+    try {
+      let { start } = this.below(prefix);
+      const { end } = this.below(prefix);
+      let exclusiveStart = false;
+      for (;;) {
+        const batch = [...this.db.getRange({ start, end, exclusiveStart, limit: SCAN_BATCH, transaction })];
+        for (const { key, value } of batch) {
+          const parts = key as unknown as string[];
+          if (depth === undefined || parts.length === depth) yield { key: parts, value: value as T };
+        }
+        if (batch.length < SCAN_BATCH) return;
+        start = batch[batch.length - 1]!.key;
+        exclusiveStart = true;
+      }
+    } finally {
+      transaction.done();
+    }
   }
 
   /** Whether anything lives strictly below `prefix`. */
@@ -125,6 +155,7 @@ export class Database {
   private constructor(
     private readonly root: RootDatabase,
     private readonly db: LmdbDatabase<unknown, LmdbKey>,
+    private readonly path: string,
     log: Logger,
   ) {
     this.records = new Records(db);
@@ -137,11 +168,18 @@ export class Database {
       path: options.path,
       noSubdir: true,
       maxDbs: 4,
+      // Pages are written with pwrite, which fails cleanly on a full disk. A writable map (useWritemap) sizes the
+      // file up front, sparse, and a store into a hole of a full tmpfs kills the process with SIGBUS.
+      useWritemap: false,
+      // With event-turn batching lmdb-js starts each batch with an internal write whose promise nobody can
+      // handle: a failed commit (ENOSPC) then rejects it unhandled, which ends the process. Without it, every
+      // write belongs to a transaction whose promise a caller awaits.
+      eventTurnBatching: false,
       ...(options.mapSize ? { mapSize: options.mapSize } : {}),
       ...(options.maxReaders ? { maxReaders: options.maxReaders } : {}),
     });
     const db = root.openDB<unknown, LmdbKey>({ name: 'meta', encoding: 'msgpack' });
-    const database = new Database(root, db, options.log);
+    const database = new Database(root, db, options.path, options.log);
     try {
       await database.checkSchema();
     } catch (err) {
@@ -170,12 +208,22 @@ export class Database {
     // Older versions would be migrated here; there are none yet.
   }
 
-  /** Runs `fn` in one atomic write transaction and returns once the commit is flushed to disk. No lock is taken. */
+  /**
+   * Runs `fn` in one atomic write transaction and returns once the commit is flushed to disk. No lock is taken.
+   * A commit that fails (a full disk) writes nothing and rejects with UnknownError `write <path>: <reason>`; the
+   * environment stays usable, and commits succeed again once there is space.
+   */
   async txn<T>(fn: (records: Records) => T): Promise<T> {
     this.assertOpen();
-    const result = (await this.db.childTransaction(() => fn(this.records))) as T;
-    await this.db.flushed;
-    return result;
+    try {
+      const result = (await this.db.childTransaction(() => fn(this.records))) as T;
+      await this.db.flushed;
+      return result;
+    } catch (err) {
+      // What `fn` threw comes through unchanged; only lmdb-js's own commit failures are translated.
+      if (isCommitFailure(err)) throw await commitFailure(err, this.path);
+      throw err;
+    }
   }
 
   /** Runs a mutation holding the GC lock shared, then notifies listeners of what it committed. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  UnknownError,
   isNotFound,
   type ContentInfo,
   type ContentStore,
@@ -286,6 +287,25 @@ describe('garbage collection', () => {
     const stats = await h.store.garbageCollect();
     expect(stats.removed.content).toBe(1);
     expect(await inBackend(h.raw, sha256('orphaned'))).toBe(false);
+  });
+
+  it('still frees unreferenced backend blobs when its sweep cannot commit (a full disk)', async () => {
+    h = await createHarness();
+    const w = await h.raw.writer(ctx, { ref: 'crash' });
+    await w.write(Buffer.from('orphaned'));
+    await w.commit(8, sha256('orphaned'));
+    await h.store.leases.create(ctx, { id: 'expired', labels: { 'containerd.io/gc.expire': '2000-01-01T00:00:00Z' } });
+    await h.reopen();
+    const db = h.store.database;
+    const full = new UnknownError('write /meta.lmdb: no space left on device');
+    const txn = db.txn.bind(db);
+    let failures = 1;
+    db.txn = (fn) => (failures-- > 0 ? Promise.reject(full) : txn(fn));
+    await expect(h.store.garbageCollect()).rejects.toBe(full);
+    expect(await inBackend(h.raw, sha256('orphaned'))).toBe(false);
+    expect((await h.store.leases.list(ctx)).map((l) => l.id)).toEqual(['expired']);
+    const stats = await h.store.garbageCollect();
+    expect(stats.removed.leases).toBe(1);
   });
 
   it('notifies mutation listeners, but not for its own removals', async () => {

@@ -200,12 +200,23 @@ export class GarbageCollector {
     const startedAt = new Date();
     const t0 = performance.now();
     return this.db.exclusive(async () => {
-      const swept = await this.db.txn((r) => {
-        const marked = mark(r, Date.now(), (ns, lease, value) =>
-          this.db.log.info('ignoring invalid lease expiration', { namespace: ns, lease, value }),
+      let swept: SweepResult;
+      try {
+        swept = await this.db.txn((r) => {
+          const marked = mark(r, Date.now(), (ns, lease, value) =>
+            this.db.log.info('ignoring invalid lease expiration', { namespace: ns, lease, value }),
+          );
+          return sweep(r, marked);
+        });
+      } catch (err) {
+        // The sweep could not commit (a full disk: removing records needs new pages too). Backend data that no
+        // committed record names can still go, and freeing it is what lets the next collection commit.
+        if (this.db.dirtyContent) await this.sweepBackend().then(
+          () => (this.db.dirtyContent = false),
+          (backendErr: unknown) => this.db.log.warn('content garbage collection failed', { error: backendErr }),
         );
-        return sweep(r, marked);
-      });
+        throw err;
+      }
       this.db.dirty = 0;
       if (swept.content > 0 || swept.ingests > 0) this.db.dirtyContent = true;
 

@@ -46,6 +46,37 @@ describe('leases', () => {
     await h.store.leases.create(ctx, { id: '12345-a_-b' });
   });
 
+  it('lists from one snapshot, in slices that let the event loop run, whatever the filter', async () => {
+    // More leases than one LMDB batch (256), and a filter whose every match runs on the worker thread, so that
+    // the list spans many event-loop turns and the lease created meanwhile commits before it ends.
+    const ids = Array.from({ length: 300 }, (_, i) => `l-${String(i).padStart(4, '0')}`);
+    await Promise.all(ids.map((id) => h.store.leases.create(ctx, { id, labels: { a: 'a'.repeat(200) + '!' } })));
+    const costly = 'labels.a~="(?:a?){150}a{150}$"';
+    let worst = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last);
+      last = now;
+    }, 1);
+    try {
+      const listing = h.store.leases.list(ctx, [costly]);
+      let lateCommitted = false;
+      const late = h.store.leases.create(ctx, { id: 'l-late', labels: { a: 'a'.repeat(200) } }).then(() => {
+        lateCommitted = true;
+      });
+      const listed = await listing;
+      expect(lateCommitted).toBe(true); // it committed while the list was running...
+      expect(listed).toEqual([]); // ...and the list did not see it
+      await late;
+    } finally {
+      clearInterval(ticker);
+    }
+    expect((await h.store.leases.list(ctx, [costly])).map((l) => l.id)).toEqual(['l-late']);
+    expect((await h.store.leases.list(ctx, ['labels.a~="(a+)+!$"'])).map((l) => l.id)).toEqual(ids);
+    expect(worst).toBeLessThan(250);
+  });
+
   it('adds, lists and removes resources', async () => {
     await h.store.leases.create(ctx, { id: 'l' });
     const digest = sha256('resource');

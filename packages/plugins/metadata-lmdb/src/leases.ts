@@ -4,6 +4,7 @@ import {
   NotFoundError,
   NotImplementedError,
   parseFilters,
+  TimeSlice,
   type Labels,
   type Lease,
   type LeaseManager,
@@ -92,14 +93,19 @@ export class LmdbLeaseManager implements LeaseManager {
     }, 'delete');
   }
 
+  /** The matching leases of one LMDB snapshot (Records.scan), yielding to the event loop every few milliseconds. */
   async list(ctx: OpContext, filters: readonly string[] = []): Promise<Lease[]> {
     const ns = requireNamespace(ctx);
     const filter = parseFilters(filters);
     this.db.assertOpen();
-    return this.db.records
-      .entries<LeaseRecord>(keys.leases(ns), depth.lease)
-      .map(({ key, value }) => toLease(key[3]!, value))
-      .filter((lease) => filter.match(adaptLabelled({ id: lease.id }, lease.labels)));
+    const out: Lease[] = [];
+    const slice = new TimeSlice();
+    for (const { key, value } of this.db.records.scan<LeaseRecord>(keys.leases(ns), depth.lease)) {
+      const lease = toLease(key[3]!, value);
+      if (await filter.match(adaptLabelled({ id: lease.id }, lease.labels))) out.push(lease);
+      await slice.pause();
+    }
+    return out;
   }
 
   async addResource(ctx: OpContext, leaseId: string, resource: LeaseResource): Promise<void> {

@@ -1,8 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { implementService, ServiceNames, StatusCode, type containerd } from '@berth/api';
-import { parseFilters, type PluginRecord, type PluginRegistryView, type RpcServiceImplementation, type RpcServices } from '@berth/core';
+import {
+  fromSystemError,
+  nullLogger,
+  parseFilters,
+  writeFileAtomic,
+  type Logger,
+  type PluginRecord,
+  type PluginRegistryView,
+  type RpcServiceImplementation,
+  type RpcServices,
+} from '@berth/core';
 
 type Plugin = containerd.services.introspection.v1.PluginInput;
 
@@ -14,38 +24,70 @@ export const CONTRIBUTES_EXPORT = 'berth.contributes';
 export class IntrospectionService implements RpcServices {
   readonly services: readonly RpcServiceImplementation[];
 
+  private known: string | undefined;
+  private loading: Promise<string> | undefined;
+
   private constructor(
     private readonly plugins: PluginRegistryView,
-    readonly uuid: string,
+    private readonly file: string,
+    private readonly log: Logger,
   ) {
     this.services = [
       implementService(ServiceNames.Introspection, {
-        Plugins: async (req) => ({ plugins: this.list(req.filters) }),
-        Server: async () => ({ uuid: this.uuid }),
+        Plugins: async (req) => ({ plugins: await this.list(req.filters) }),
+        Server: async () => ({ uuid: await this.uuid() }),
       }),
     ];
   }
 
-  /** Reads the server UUID from `<dir>/uuid`, creating it (atomically) on first start, as containerd does. */
-  static async open(plugins: PluginRegistryView, dir: string): Promise<IntrospectionService> {
-    const file = join(dir, 'uuid');
-    let uuid = await readFile(file, 'utf8').then((t) => t.trim(), () => '');
-    if (!/^[0-9a-f-]{36}$/.test(uuid)) {
-      uuid = randomUUID();
-      await writeFile(`${file}.tmp`, uuid, { mode: 0o644 });
-      await rename(`${file}.tmp`, file);
+  /**
+   * The service, with the server UUID of `<dir>/uuid` read (or created) up front. When that fails (a full disk on
+   * the first start) the service still starts: `Server` retries and answers the error until it succeeds, as
+   * containerd creates the file on first use and fails the call when it cannot.
+   */
+  static async open(plugins: PluginRegistryView, dir: string, log: Logger = nullLogger): Promise<IntrospectionService> {
+    const service = new IntrospectionService(plugins, join(dir, 'uuid'), log);
+    await service.uuid().catch((err: unknown) => log.warn('server uuid not available yet; Server calls retry', { error: err }));
+    return service;
+  }
+
+  /** The persistent server UUID, created (atomically) the first time; concurrent callers share one attempt. */
+  uuid(): Promise<string> {
+    if (this.known) return Promise.resolve(this.known);
+    this.loading ??= this.readOrCreate().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private async readOrCreate(): Promise<string> {
+    let text: string | undefined;
+    try {
+      text = (await readFile(this.file, 'utf8')).trim();
+    } catch (err) {
+      // Anything but a missing file is an error to report, never a reason to hand out a new identity.
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw fromSystemError(err);
     }
-    return new IntrospectionService(plugins, uuid);
+    if (text !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)) {
+      this.known = text;
+      return text;
+    }
+    // Missing, or torn by a crash of an older version that wrote it in place: make one.
+    if (text !== undefined) this.log.warn('server uuid file unreadable; writing a new one', { path: this.file });
+    const uuid = randomUUID();
+    await mkdir(dirname(this.file), { recursive: true });
+    await writeFileAtomic(this.file, uuid);
+    this.known = uuid;
+    return uuid;
   }
 
   /** Plugins matching the filters (over type, id, platforms, capabilities); disabled plugins are left out. */
-  list(filters: readonly string[] = []): Plugin[] {
+  async list(filters: readonly string[] = []): Promise<Plugin[]> {
     const filter = parseFilters(filters);
-    return this.plugins
-      .list()
-      .filter((p) => p.status !== 'disabled')
-      .filter((p) => filter.match((path) => fieldOf(p, path)))
-      .map(toWire);
+    const out: Plugin[] = [];
+    for (const p of this.plugins.list()) {
+      // A `~=` match too costly for the event loop comes back as a Promise (it runs on a worker thread).
+      if (p.status !== 'disabled' && (await filter.match((path) => fieldOf(p, path)))) out.push(toWire(p));
+    }
+    return out;
   }
 }
 

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { definePlugin, rpcServicesPoint, SkipPluginError, type RpcContext, type RpcServiceImplementation } from '@berth/core';
-import { createTestHost } from '@berth/core/testing';
-import { describe, expect, it } from 'vitest';
+import { definePlugin, errdefOf, rpcServicesPoint, SkipPluginError, wireMessageOf, type RpcContext, type RpcServiceImplementation } from '@berth/core';
+import { createTestHost, mountTmpfs, tmpfsUnavailable, type Tmpfs } from '@berth/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
 import { introspectionServicePlugin } from './plugin.js';
 
 const ctx: RpcContext = { metadata: {}, signal: new AbortController().signal };
@@ -58,5 +58,32 @@ describe('services-introspection', () => {
       await again.close();
       await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
     }
+  });
+
+  describe.skipIf(tmpfsUnavailable() !== undefined)('on a full disk', () => {
+    let fs: Tmpfs | undefined;
+    afterEach(async () => {
+      await fs?.dispose();
+      fs = undefined;
+    });
+
+    it('starts without a UUID, answers Server with the disk error, and creates the UUID once there is space', async () => {
+      fs = await mountTmpfs(1 << 20);
+      await fs.fill();
+      const t = await createTestHost({ plugins: [introspectionServicePlugin], dir: fs.path });
+      try {
+        expect(t.host.list().find((p) => p.id === 'introspection')?.status).toBe('ok');
+        const file = join(t.server.root, 'io.containerd.grpc.v1.introspection', 'uuid');
+        const err = await Promise.resolve(service(t).handlers.Server!({}, ctx)).catch((e: unknown) => e);
+        expect(errdefOf(err)).toBe('unknown');
+        expect(wireMessageOf(err)).toBe(`write ${file}: no space left on device`);
+        await fs.unfill();
+        const { uuid } = await service(t).handlers.Server!({}, ctx);
+        expect(await readFile(file, 'utf8')).toBe(uuid);
+        expect((await service(t).handlers.Server!({}, ctx)).uuid).toBe(uuid);
+      } finally {
+        await t.close();
+      }
+    });
   });
 });

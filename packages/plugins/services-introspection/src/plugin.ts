@@ -9,7 +9,7 @@ export const introspectionServicePlugin = definePlugin({
   version: PACKAGE_VERSION,
   pluginApi: '^2.0.0',
   provides: rpcServicesPoint,
-  requires: { plugins: coreTokens.plugins, dirs: coreTokens.dirs },
-  init: ({ plugins, dirs }) => IntrospectionService.open(plugins, dirs.root),
+  requires: { plugins: coreTokens.plugins, dirs: coreTokens.dirs, log: coreTokens.logger },
+  init: ({ plugins, dirs, log }) => IntrospectionService.open(plugins, dirs.root, log),
 });
 export default introspectionServicePlugin;

@@ -1,0 +1,72 @@
+// The libc functions this package calls, bound through koffi on first use. Importing @berth/sys costs nothing:
+// koffi (about 13 ms to load with libc) is required only when a function needs it, so CLI commands that never mount
+// never pay for it.
+import { createRequire } from 'node:module';
+
+/** The libc calls, typed as koffi binds them (pointers as Buffer or string, `size_t`/`ssize_t` as number). */
+export interface Libc {
+  mount(source: string | Buffer | null, target: string | Buffer, fstype: string | null, flags: number, data: string | null): number;
+  umount2(target: string | Buffer, flags: number): number;
+  mknod(path: string | Buffer, mode: number, dev: bigint): number;
+  mkfifo(path: string | Buffer, mode: number): number;
+  lsetxattr(path: string | Buffer, name: string, value: Buffer, size: number, flags: number): number;
+  lgetxattr(path: string | Buffer, name: string, value: Buffer | null, size: number): number;
+  llistxattr(path: string | Buffer, list: Buffer | null, size: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Buffer, length: Uint32Array): number;
+  /** errno of the last call (koffi keeps it per thread). */
+  errno(): number;
+}
+
+/** Set to 1 to behave as if koffi could not load (tests of the fallbacks; hosts that forbid FFI). */
+export const NO_FFI_ENV = 'BERTH_SYS_NO_FFI';
+
+let state: { libc: Libc } | { error: Error } | undefined;
+
+/** The bound libc, or the reason it could not be bound. Loads koffi on the first call only. */
+export function loadLibc(): { libc: Libc } | { error: Error } {
+  state ??= bind();
+  return state;
+}
+
+/** The bound libc, or undefined when koffi is unavailable (callers with a fallback use it). */
+export function libcOrUndefined(): Libc | undefined {
+  const s = loadLibc();
+  return 'libc' in s ? s.libc : undefined;
+}
+
+function bind(): { libc: Libc } | { error: Error } {
+  if (process.env[NO_FFI_ENV] === '1') return { error: new Error(`FFI disabled by ${NO_FFI_ENV}=1`) };
+  if (process.platform !== 'linux') return { error: new Error(`FFI to libc is only bound on Linux, not ${process.platform}`) };
+  try {
+    // koffi ships CommonJS; require keeps the load synchronous for the synchronous functions.
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const lib = koffi.load('libc.so.6');
+    const f = (decl: string) => lib.func(decl) as (...args: unknown[]) => number;
+    const fns = {
+      mount: f('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+      umount2: f('int umount2(const char *target, int flags)'),
+      // dev_t is 64-bit on Linux; koffi takes a BigInt for it.
+      mknod: f('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+      mkfifo: f('int mkfifo(const char *path, uint32_t mode)'),
+      lsetxattr: f('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+      lgetxattr: f('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+      llistxattr: f('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
+      getsockopt: f('int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *length)'),
+    };
+    const libc = { ...fns, errno: () => koffi.errno() } as unknown as Libc;
+    return { libc };
+  } catch (err) {
+    return { error: new Error(`cannot bind libc through koffi: ${(err as Error).message}`, { cause: err }) };
+  }
+}
+
+/** Whether the FFI binding is (or would be) in use; loads it. For diagnostics and tests. */
+export function ffiStatus(): { readonly loaded: boolean; readonly reason?: string } {
+  const s = loadLibc();
+  return 'libc' in s ? { loaded: true } : { loaded: false, reason: s.error.message };
+}
+
+/** Test hook: forget the binding so the next call binds again (e.g. after changing BERTH_SYS_NO_FFI). */
+export function resetBindingForTests(): void {
+  state = undefined;
+}
