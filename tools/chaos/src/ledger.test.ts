@@ -83,7 +83,7 @@ describe('Ledger.reconcile', () => {
     blob.leases.add('l1');
     lease.resources.set(D1, 'present');
     const live = ledger.reconcile(observed({ leases: new Map([['l1', { labels: { team: 'chaos' }, content: new Set([D1]) }]]) }));
-    expect(live.lost).toEqual([expect.stringContaining('held by a lease')]);
+    expect(live.lost).toEqual([expect.stringContaining('written under a lease, acknowledged (held by lease l1), missing')]);
 
     const after = new Ledger();
     const l2 = after.creatingLease('l2', {});

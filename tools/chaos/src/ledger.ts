@@ -18,6 +18,8 @@ export type Phase = 'creating' | 'present' | 'deleting' | 'deleted';
 export interface BlobRecord {
   readonly digest: string;
   readonly size: number;
+  /** How it was written (named in findings). */
+  readonly origin: string;
   phase: Phase;
   /** Committed with `containerd.io/gc.root` (or labelled with it, acknowledged). */
   root: boolean;
@@ -75,8 +77,8 @@ export class Ledger {
   // --- requests, made before the operation is sent --------------------------------------------------------------
 
   /** A blob about to be committed with `labels` (atomically: all of them or none). */
-  committing(digest: string, size: number, labels: Readonly<Record<string, string>>, lease?: string): BlobRecord {
-    const blob: BlobRecord = { digest, size, phase: 'creating', root: false, leases: new Set(), labels: labelMap(labels), busy: true };
+  committing(digest: string, size: number, labels: Readonly<Record<string, string>>, lease?: string, origin = lease ? 'written under a lease' : 'committed'): BlobRecord {
+    const blob: BlobRecord = { digest, size, origin, phase: 'creating', root: false, leases: new Set(), labels: labelMap(labels), busy: true };
     if (lease) this.leases.get(lease)?.resources.set(digest, 'adding');
     this.blobs.set(digest, blob);
     return blob;
@@ -111,8 +113,8 @@ export class Ledger {
     labels.set(key, { values: new Set([value]) });
   }
 
-  /** A live lease makes its blobs required. */
-  private holds(blob: BlobRecord): boolean {
+  /** True when the blob must exist: it has gc.root, or a live lease holds it. */
+  holds(blob: BlobRecord): boolean {
     if (blob.root) return true;
     for (const id of blob.leases) if (this.leases.get(id)?.phase === 'present') return true;
     return false;
@@ -171,7 +173,7 @@ export class Ledger {
         continue;
       }
       if (!seen) {
-        if (blob.phase === 'present' && this.holds(blob)) f.lost.push(`${what}: acknowledged${blob.root ? ' (gc.root)' : ' (held by a lease)'}, missing`);
+        if (blob.phase === 'present' && this.holds(blob)) f.lost.push(`${what}: ${blob.origin}, acknowledged${blob.root ? ' (gc.root)' : ` (held by lease ${[...blob.leases].join(', ')})`}, missing`);
         this.blobs.delete(blob.digest); // collected, never committed, or deleted: gone either way
         continue;
       }

@@ -137,7 +137,7 @@ export class Workload {
 
   private async ctrIngest(): Promise<boolean> {
     const data = this.rng.bytes(this.blobSize());
-    const blob = this.ledger.committing(sha256(data), data.length, {});
+    const blob = this.ledger.committing(sha256(data), data.length, {}, undefined, 'ingested by ctr');
     if (!(await this.ctr(['content', 'ingest', this.name('ingest')], data))) return false;
     blob.phase = 'present'; // but not held by anything until the label below: a collection may take it
     this.ledger.relabel(blob.labels, GC_ROOT, 'chaos');
@@ -195,7 +195,9 @@ export class Workload {
 
   private async addResource(): Promise<boolean> {
     const lease = this.idle(this.ledger.leases.values());
-    const blob = this.idle(this.ledger.blobs.values(), (b) => !lease?.resources.has(b.digest));
+    // Only a blob that is held already: adding a lease resource does not bring back content a collection took, and
+    // an unheld blob may be gone by the time the resource is added.
+    const blob = this.idle(this.ledger.blobs.values(), (b) => this.ledger.holds(b) && !lease?.resources.has(b.digest));
     if (!lease || !blob) return false;
     lease.busy = true;
     lease.resources.set(blob.digest, 'adding');
