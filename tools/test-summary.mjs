@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Adds up the vitest JSON reports (test-results.json) of every package and prints `N passed, N failed[, N skipped]`.
+// Adds up the vitest JSON reports (test-results.json) of every package (packages/* and the tools/chaos suite) and
+// prints `N passed, N failed[, N skipped]`.
 // Exits non-zero when any test failed or a suite failed to load.
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ const walk = (dir, depth) => {
     else if (statSync(path).isDirectory()) walk(path, depth + 1);
   }
 };
-if (existsSync(join(root, 'packages'))) walk(join(root, 'packages'), 0);
+for (const dir of ['packages', 'tools']) if (existsSync(join(root, dir))) walk(join(root, dir), 0);
 
 let passed = 0, failed = 0, skipped = 0, brokenSuites = 0;
 for (const file of reports) {

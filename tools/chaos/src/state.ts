@@ -1,0 +1,110 @@
+// What a request may have changed, seen through the API: every namespace with its labels, leases (labels and
+// resources), blobs (size and labels) and ingests. The malformed-input phase compares it before and after each case.
+import { packAny, ServiceNames } from '@berth/api';
+import { sha256, writeBlob } from './content.js';
+import type { RawGrpc } from './raw-grpc.js';
+
+const sorted = (labels: Record<string, string> | undefined) => Object.fromEntries(Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+
+interface Info {
+  digest: string;
+  size: number;
+  labels: Record<string, string>;
+}
+
+/** A canonical text of the daemon's state, without timestamps. */
+export async function snapshot(g: RawGrpc): Promise<string> {
+  const { namespaces } = await g.call<{ namespaces: { name: string; labels: Record<string, string> }[] }>(ServiceNames.Namespaces, 'List', {}, { namespace: null });
+  const out: unknown[] = [];
+  for (const ns of [...namespaces].sort((a, b) => a.name.localeCompare(b.name))) {
+    const opts = { namespace: ns.name };
+    const { leases } = await g.call<{ leases: { id: string; labels: Record<string, string> }[] }>(ServiceNames.Leases, 'List', {}, opts);
+    const leaseState = [];
+    for (const lease of [...leases].sort((a, b) => a.id.localeCompare(b.id))) {
+      const { resources } = await g.call<{ resources: { id: string; type: string }[] }>(ServiceNames.Leases, 'ListResources', { id: lease.id }, opts);
+      leaseState.push({ id: lease.id, labels: sorted(lease.labels), resources: resources.map((r) => `${r.type}:${r.id}`).sort() });
+    }
+    const blobs = (await g.stream<{ info: Info[] }>(ServiceNames.Content, 'List', [{}], opts)).flatMap((r) => r.info);
+    const { statuses } = await g.call<{ statuses: { ref: string; offset: number; total: number; expected: string }[] }>(ServiceNames.Content, 'ListStatuses', {}, opts);
+    out.push({
+      namespace: ns.name,
+      labels: sorted(ns.labels),
+      leases: leaseState,
+      blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, labels: sorted(b.labels) })).sort((a, b) => a.digest.localeCompare(b.digest)),
+      ingests: statuses.map((s) => ({ ref: s.ref, offset: s.offset, total: s.total, expected: s.expected })).sort((a, b) => a.ref.localeCompare(b.ref)),
+    });
+  }
+  return JSON.stringify(out);
+}
+
+/** The objects the corpus aims at: a valid request naming them would change them, so a refused one must not. */
+export interface Fixture {
+  readonly ns: string;
+  readonly emptyNs: string;
+  readonly digest: string;
+  readonly size: number;
+  /** Well-formed, never stored. */
+  readonly missingDigest: string;
+  readonly lease: string;
+  readonly ingest: string;
+  readonly event: ReturnType<typeof packAny>;
+}
+
+export const FIXTURE_DATA = Buffer.from('chaos fixture blob\n');
+
+export async function buildFixture(g: RawGrpc): Promise<Fixture> {
+  const ns = 'chaos';
+  const emptyNs = 'chaos-empty';
+  await g.call(ServiceNames.Namespaces, 'Create', { namespace: { name: ns, labels: { fixture: 'yes' } } }, { namespace: null });
+  await g.call(ServiceNames.Namespaces, 'Create', { namespace: { name: emptyNs, labels: {} } }, { namespace: null });
+  const digest = await writeBlob(g, 'chaos-fixture', FIXTURE_DATA, { namespace: ns, labels: { 'containerd.io/gc.root': 'chaos', fixture: 'yes' } });
+  await g.call(ServiceNames.Leases, 'Create', { id: 'chaos-lease', labels: { fixture: 'yes' } }, { namespace: ns });
+  await g.call(ServiceNames.Leases, 'AddResource', { id: 'chaos-lease', resource: { id: digest, type: 'content' } }, { namespace: ns });
+  await writeBlob(g, 'chaos-ingest', Buffer.from('partial'), { namespace: ns, lease: 'chaos-lease', commit: false });
+  return {
+    ns,
+    emptyNs,
+    digest,
+    size: FIXTURE_DATA.length,
+    missingDigest: sha256(Buffer.from('never stored')),
+    lease: 'chaos-lease',
+    ingest: 'chaos-ingest',
+    event: packAny('containerd.events.NamespaceCreate', { name: 'chaos-victim', labels: {} }),
+  };
+}
+
+/** Removes every namespace and what it holds (errors ignored: this runs after the daemon may have misbehaved). */
+export async function wipe(g: RawGrpc): Promise<void> {
+  const quiet = <T>(p: Promise<T>) => p.catch(() => undefined);
+  const list = await quiet(g.call<{ namespaces: { name: string }[] }>(ServiceNames.Namespaces, 'List', {}, { namespace: null }));
+  for (const { name } of list?.namespaces ?? []) {
+    const opts = { namespace: name };
+    const leases = await quiet(g.call<{ leases: { id: string }[] }>(ServiceNames.Leases, 'List', {}, opts));
+    for (const l of leases?.leases ?? []) await quiet(g.call(ServiceNames.Leases, 'Delete', { id: l.id }, opts));
+    const statuses = await quiet(g.call<{ statuses: { ref: string }[] }>(ServiceNames.Content, 'ListStatuses', {}, opts));
+    for (const s of statuses?.statuses ?? []) await quiet(g.call(ServiceNames.Content, 'Abort', { ref: s.ref }, opts));
+    const blobs = await quiet(g.stream<{ info: { digest: string }[] }>(ServiceNames.Content, 'List', [{}], opts));
+    for (const b of (blobs ?? []).flatMap((r) => r.info)) await quiet(g.call(ServiceNames.Content, 'Delete', { digest: b.digest }, opts));
+    await quiet(g.call(ServiceNames.Namespaces, 'Delete', { name }, { namespace: null }));
+  }
+}
+
+/** A short account of how two snapshots differ: namespaces added or removed, and which parts of the others changed. */
+export function describeChange(before: string, after: string): string {
+  type Ns = { namespace: string } & Record<string, unknown>;
+  const a = new Map((JSON.parse(before) as Ns[]).map((n) => [n.namespace, n]));
+  const b = new Map((JSON.parse(after) as Ns[]).map((n) => [n.namespace, n]));
+  const parts: string[] = [];
+  for (const name of b.keys()) if (!a.has(name)) parts.push(`namespace ${name} appeared`);
+  for (const [name, was] of a) {
+    const now = b.get(name);
+    if (!now) {
+      parts.push(`namespace ${name} vanished`);
+      continue;
+    }
+    for (const key of ['labels', 'leases', 'blobs', 'ingests']) {
+      if (JSON.stringify(was[key]) !== JSON.stringify(now[key])) parts.push(`${name} ${key}: ${JSON.stringify(was[key])} -> ${JSON.stringify(now[key])}`);
+    }
+  }
+  return parts.join('; ').slice(0, 600);
+}
