@@ -21,6 +21,7 @@ import { widenFlowControlWindows } from './grpc/flow-control.js';
 import { toWireStatus } from './grpc/errgrpc.js';
 import { ffiStatus } from '@berth/sys';
 import { listenUnix, systemListenBacklog } from './listen.js';
+import { MemoryTrimmer } from './memory-trim.js';
 import { DaemonMetrics, scrape, serveMetrics } from './metrics-http.js';
 import { requireSameUser } from './peer-auth.js';
 import { ownerOnlySocket, prepareSocketPath, removeSocket, secureSocket } from './socket.js';
@@ -49,6 +50,7 @@ export class Daemon {
   private ttrpc?: TtrpcServer;
   private metricsServer?: HttpServer;
   private readonly catalog: ServiceCatalog;
+  private trimmer?: MemoryTrimmer;
   private stopping?: Promise<void>;
   metricsPort?: number;
 
@@ -103,6 +105,11 @@ export class Daemon {
   private async serve(): Promise<void> {
     const { config, log } = this.options;
     const metrics = new DaemonMetrics(this.info.version, this.info.revision);
+    const trimmer = (this.trimmer = new MemoryTrimmer({ log }));
+    const observe = (service: string, method: string, type: string, code: number) => {
+      trimmer.activity();
+      metrics.observe(service, method, type, code);
+    };
     const implementations = [...this.host.all(rpcServicesPoint).values()].flatMap((s) => s.services);
 
     this.grpc = new Server({
@@ -112,13 +119,16 @@ export class Daemon {
       'grpc.enable_channelz': 0,
     });
     const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
-    for (const { impl, definition } of this.catalog.merged(grpcImpls)) bindService(this.grpc, impl, definition, log, metrics.observe);
+    for (const { impl, definition } of this.catalog.merged(grpcImpls)) bindService(this.grpc, impl, definition, log, observe);
     // grpc-js's bindAsync listens with Node's default backlog (511), which bursts of connects overflow; the
     // injector serves sockets accepted by a listener berthd made with the system backlog, with the same HTTP/2
     // settings, sessions and shutdown as a bound port.
     const injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
     if (!widenFlowControlWindows(this.grpc)) log.warn('cannot widen grpc flow-control windows: content transfers will be slower');
-    this.grpcListener = await listenUnix(this.info.grpcAddress, (socket) => injector.injectConnection(socket));
+    this.grpcListener = await listenUnix(this.info.grpcAddress, (socket) => {
+      trimmer.activity();
+      injector.injectConnection(socket);
+    });
     this.grpcListener.on('error', (err) => log.warn('grpc listener error', { error: err }));
     await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
 
@@ -158,6 +168,7 @@ export class Daemon {
   /** Stops serving, then closes the plugins in reverse order. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.trimmer?.close();
       const { log } = this.options;
       // Stop accepting first (close() returns at once; its callback waits for the accepted sockets), then let
       // grpc-js end its sessions gracefully.

@@ -13,6 +13,9 @@ export interface Libc {
   lgetxattr(path: string | Buffer, name: string, value: Buffer | null, size: number): number;
   llistxattr(path: string | Buffer, list: Buffer | null, size: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, length: Uint32Array): number;
+  fcntl(fd: number, cmd: number, arg: number): number;
+  execve(path: string, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
+  malloc_trim(pad: number): number;
   /** errno of the last call (koffi keeps it per thread). */
   errno(): number;
 }
@@ -52,6 +55,9 @@ function bind(): { libc: Libc } | { error: Error } {
       lgetxattr: f('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
       llistxattr: f('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
       getsockopt: f('int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *length)'),
+      fcntl: f('int fcntl(int fd, int cmd, int arg)'),
+      execve: f('int execve(const char *path, const char **argv, const char **envp)'),
+      malloc_trim: f('int malloc_trim(size_t pad)'),
     };
     const libc = { ...fns, errno: () => koffi.errno() } as unknown as Libc;
     return { libc };

@@ -17,4 +17,5 @@ export {
 export { mknod, mkfifo } from './nodes.js';
 export { lsetxattr, lgetxattr, llistxattr } from './xattr.js';
 export { peerCredentials, type PeerCredentials } from './peercred.js';
+export { execve, mallocTrim } from './process.js';
 export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';

@@ -15,6 +15,8 @@ const FRAME = 3 * MiB;
 /** Memory still held after the connections closed and the daemon idled, above what it held before them. */
 const RETAINED_BOUND_MIB = 64;
 const IDLE_MS = 3000;
+/** How long the test waits for the daemon to read what it will of the unfinished frames. */
+const FILL_WAIT_MS = 5000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,7 +47,9 @@ describe.skipIf(!hasCtr())('f: memory', () => {
     beforeFrames = rss();
     row.notes.push(`${NAMESPACES} namespaces: +${(beforeFrames - idle).toFixed(1)} MiB`);
 
-    // Each connection sends a header announcing FRAME bytes and all but the last one: the daemon has to hold them.
+    // Each connection sends a header announcing FRAME bytes and all but the last one. The daemon reads what its
+    // buffering budget lets it (a connection beyond the budget is not read until there is room), so the test waits
+    // for each write to drain or for a fixed time, whichever comes first, and then measures.
     const sockets: Socket[] = [];
     const payload = Buffer.alloc(FRAME - 1, 0x61);
     await Promise.all(
@@ -53,12 +57,16 @@ describe.skipIf(!hasCtr())('f: memory', () => {
         new Promise<void>((resolve) => {
           const s = createConnection(phase.ttrpcAddress);
           sockets.push(s);
-          s.once('error', () => resolve());
-          s.once('close', () => resolve());
+          const timer = setTimeout(resolve, FILL_WAIT_MS);
+          const done = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          s.once('error', done);
+          s.once('close', done);
           s.once('connect', () => {
             s.write(encodeFrameHeader({ length: FRAME, streamId: 1, type: FrameType.Request, flags: 0 }));
-            // The callback fires once the daemon has read the bytes: socket buffers hold far less than a frame.
-            s.write(payload, () => resolve());
+            s.write(payload, done);
           });
         }),
       ),

@@ -13,9 +13,23 @@ export interface WireStatus {
   readonly errdef: Errdef;
 }
 
+/**
+ * The longest status message sent. A message travels in a trailer, and a client refuses trailers past its header
+ * limit (grpc-js: 8 KiB) without telling the caller anything: a request that echoes a megabyte of a bad name into its
+ * error would never be answered. The start and the end (the errdef suffix Go clients match) are kept.
+ */
+export const MAX_WIRE_MESSAGE = 2048;
+
+export function boundMessage(message: string): string {
+  if (message.length <= MAX_WIRE_MESSAGE) return message;
+  const tail = 256;
+  const head = MAX_WIRE_MESSAGE - tail - 40;
+  return `${message.slice(0, head)}…(${message.length - head - tail} characters left out)…${message.slice(-tail)}`;
+}
+
 export function toWireStatus(err: unknown): WireStatus {
   const errdef = errdefOf(err);
-  return { code: ERRDEF_TO_STATUS[errdef] as status, message: wireMessageOf(err), errdef };
+  return { code: ERRDEF_TO_STATUS[errdef] as status, message: boundMessage(wireMessageOf(err)), errdef };
 }
 
 /** The grpc-js error object for a thrown error. */
