@@ -249,6 +249,10 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd composition and configuration',
     expect(res.status).toBe(200);
     const text = await res.text();
     expect(text).toMatch(/grpc_server_handled_total\{grpc_code="OK",grpc_method="Version",grpc_service="containerd\.services\.version\.v1\.Version",grpc_type="unary"\} 1/);
+    // Every store reports: the metadata plugin through a contributed collector, the others through their registries.
+    expect(text).toMatch(/^berth_metadata_records \d+$/m);
+    expect(text).toContain('# TYPE berth_content_commits_total counter');
+    expect(text).toContain('# TYPE berth_gc_pause_seconds histogram');
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
     const exit = await d.kill('SIGTERM');
     expect(exit.code).toBe(0);

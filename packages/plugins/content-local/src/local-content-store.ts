@@ -9,6 +9,7 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
+  MetricsRegistry,
   UnavailableError,
   applyLabelUpdate,
   validateLabels,
@@ -42,6 +43,8 @@ export interface LocalContentStoreOptions {
   /** The store's directory (the plugin's root, `<root>/io.containerd.content.v1.content`). */
   readonly root: string;
   readonly log?: Logger;
+  /** Where the store counts commits and deletions (the plugin's registry on /v1/metrics). */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** Names of the files of one ingest directory. */
@@ -63,12 +66,15 @@ export class LocalContentStore implements RawContentStore {
   private readonly readers = new Set<ContentReader>();
   private readonly openBlobs = new OpenBlobs();
   private closed = false;
+  private readonly meter: ReturnType<typeof meterOf>;
 
   private constructor(
     root: string,
     private readonly labels: LabelStore,
     private readonly log: Logger | undefined,
+    metrics: MetricsRegistry,
   ) {
+    this.meter = meterOf(metrics);
     this.root = root;
     this.blobDir = join(root, 'blobs', CANONICAL_ALGORITHM);
     this.ingestRoot = join(root, 'ingest');
@@ -82,7 +88,7 @@ export class LocalContentStore implements RawContentStore {
     await removeTmpFiles(root);
     await cleanIngests(join(root, 'ingest'), options.log);
     const labels = await LabelStore.open(join(root, 'labels.json'), options.log);
-    const store = new LocalContentStore(root, labels, options.log);
+    const store = new LocalContentStore(root, labels, options.log, options.metrics ?? new MetricsRegistry());
     await store.pruneLabels();
     return store;
   }
@@ -149,6 +155,7 @@ export class LocalContentStore implements RawContentStore {
       throw err;
     }
     this.openBlobs.forget(digest);
+    this.meter.deletes.inc();
     await this.labels.delete(digest).catch((err: unknown) => {
       this.log?.warn('failed to forget labels of deleted content', { digest, error: err });
     });
@@ -366,6 +373,7 @@ export class LocalContentStore implements RawContentStore {
         throw err;
       }
       await syncDir(this.blobDir);
+      this.meter.commits.inc();
       // The blob is visible now: what follows is tidying and must not turn the commit into a failure.
       await rm(dir, { recursive: true, force: true }).catch((err: unknown) => {
         this.log?.warn('failed to remove committed ingest', { ref, dir, error: err });
@@ -530,4 +538,12 @@ export function infoAdaptor(info: ContentInfo): Adaptor {
 /** Field paths of an ingest for filters: `ref`. */
 export function statusAdaptor(status: IngestStatus): Adaptor {
   return (fieldpath) => (fieldpath.length === 1 && fieldpath[0] === 'ref' ? status.ref : undefined);
+}
+
+/** The store's metrics: blobs made visible and blobs removed (by the metadata plugin's GC, mostly). */
+function meterOf(registry: MetricsRegistry) {
+  return {
+    commits: registry.counter('berth_content_commits_total', 'Blobs committed to the local content store.'),
+    deletes: registry.counter('berth_content_deletes_total', 'Blobs deleted from the local content store.'),
+  };
 }

@@ -10,11 +10,11 @@ export const contentLocalPlugin = definePlugin({
   pluginApi: '^2.0.0',
   description: 'content-addressed blob store on the local filesystem',
   provides: rawContentStoreToken,
-  requires: { dirs: coreTokens.dirs, log: coreTokens.logger },
+  requires: { dirs: coreTokens.dirs, log: coreTokens.logger, metrics: coreTokens.metrics },
   config: { schema: contentLocalConfigSchema, defaults: contentLocalConfigDefaults },
-  async init({ dirs, log }, config: ContentLocalConfig, ctx) {
+  async init({ dirs, log, metrics }, config: ContentLocalConfig, ctx) {
     const root = config.root_path ?? dirs.root;
-    const store = await LocalContentStore.open({ root, log });
+    const store = await LocalContentStore.open({ root, log, metrics });
     ctx.meta.exports.root = store.root;
     return store;
   },

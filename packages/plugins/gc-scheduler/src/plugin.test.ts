@@ -51,7 +51,7 @@ describe('gcSchedulerPlugin', () => {
     expect(gcSchedulerPlugin.type).toBe(PluginKind.GC);
     expect(gcSchedulerPlugin.version).toBe(PACKAGE_VERSION);
     expect(gcSchedulerPlugin.provides).toBe(gcToken);
-    expect(gcSchedulerPlugin.requires).toEqual({ collectable: collectableToken, log: coreTokens.logger });
+    expect(gcSchedulerPlugin.requires).toEqual({ collectable: collectableToken, log: coreTokens.logger, metrics: coreTokens.metrics });
     expect(gcSchedulerConfigSchema.$id).toBe(URI);
     expect(gcSchedulerPlugin.config?.defaults).toEqual(gcSchedulerConfigDefaults);
   });

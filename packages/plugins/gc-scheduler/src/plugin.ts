@@ -10,10 +10,10 @@ export const gcSchedulerPlugin = definePlugin({
   pluginApi: '^2.0.0',
   description: 'schedules garbage collection of the metadata store (containerd gc policy)',
   provides: gcToken,
-  requires: { collectable: collectableToken, log: coreTokens.logger },
+  requires: { collectable: collectableToken, log: coreTokens.logger, metrics: coreTokens.metrics },
   config: { schema: gcSchedulerConfigSchema, defaults: gcSchedulerConfigDefaults },
-  init({ collectable, log }, config, ctx) {
-    const scheduler = new GcScheduler(collectable, { ...toSchedulerOptions(config), log });
+  init({ collectable, log, metrics }, config, ctx) {
+    const scheduler = new GcScheduler(collectable, { ...toSchedulerOptions(config), log, metrics });
     Object.assign(ctx.meta.exports, schedulerExports(scheduler.settings));
     return scheduler;
   },

@@ -16,6 +16,7 @@
  * instead of being dropped.
  */
 import {
+  MetricsRegistry,
   nullLogger,
   UnavailableError,
   type GarbageCollectable,
@@ -34,9 +35,11 @@ export interface GcSchedulerOptions {
   /** Added to the last delay before a failed collection is retried (default 1s, as containerd). */
   readonly retryBackoffMs?: number;
   readonly log?: Logger;
+  /** Where the scheduler counts its collections (the plugin's registry on /v1/metrics). */
+  readonly metrics?: MetricsRegistry;
 }
 
-export type GcSchedulerSettings = Required<Omit<GcSchedulerOptions, 'log'>>;
+export type GcSchedulerSettings = Required<Omit<GcSchedulerOptions, 'log' | 'metrics'>>;
 
 /** The values containerd reports in `ctr plugins ls -d` exports. */
 export function schedulerExports(settings: GcSchedulerSettings): Record<string, string> {
@@ -59,6 +62,7 @@ interface Waiter {
 const clamp = (value: number, min: number, max: number) => Math.min(Math.max(value, min), max);
 
 export class GcScheduler implements GarbageCollector {
+  private readonly meter: ReturnType<typeof meterOf>;
   readonly settings: GcSchedulerSettings;
   private readonly log: Logger;
   private readonly unsubscribe: () => void;
@@ -95,6 +99,7 @@ export class GcScheduler implements GarbageCollector {
       retryBackoffMs: Math.max(options.retryBackoffMs ?? 1000, 0),
     };
     this.log = options.log ?? nullLogger;
+    this.meter = meterOf(options.metrics ?? new MetricsRegistry());
     this.unsubscribe = collectable.onMutation((kind) => this.signal(kind));
     if (this.settings.startupDelayMs > 0) this.arm(this.settings.startupDelayMs);
   }
@@ -198,6 +203,8 @@ export class GcScheduler implements GarbageCollector {
         this.interval = average / this.settings.pauseThreshold - average;
       }
       this.last = stats;
+      this.meter.pause.observe(stats.durationMs / 1000);
+      for (const [kind, n] of Object.entries(stats.removed)) if (n > 0) this.meter.removed.inc({ kind }, n);
       this.log.debug('garbage collected', { d: formatDuration(stats.durationMs) });
       for (const waiter of waiters) waiter.resolve(stats);
       return true;
@@ -206,9 +213,19 @@ export class GcScheduler implements GarbageCollector {
       this.triggered ||= taken.triggered;
       this.deletions += taken.deletions;
       this.mutations += taken.mutations;
+      this.meter.failures.inc();
       this.log.error('garbage collection failed', { error: err });
       for (const waiter of waiters) waiter.reject(err);
       return false;
     }
   }
+}
+
+/** The scheduler's metrics: how long collections pause writers, what they remove, how often they fail. */
+function meterOf(registry: MetricsRegistry) {
+  return {
+    pause: registry.histogram('berth_gc_pause_seconds', 'Time garbage collections held the metadata store exclusively.', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]),
+    removed: registry.counter('berth_gc_removed_total', 'Resources removed by garbage collection, by kind.', ['kind']),
+    failures: registry.counter('berth_gc_failures_total', 'Garbage collections that failed (retried with backoff).'),
+  };
 }

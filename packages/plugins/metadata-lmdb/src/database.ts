@@ -162,6 +162,13 @@ export class Database {
     this.log = log;
   }
 
+  /** What the LMDB environment holds and uses, for /v1/metrics. */
+  stats(): { records: number; usedBytes: number; mapBytes: number; readers: number; maxReaders: number } {
+    const env = this.root.getStats() as { pageSize: number; lastPageNumber: number; mapSize: number; numReaders: number; maxReaders: number };
+    const records = (this.db.getStats() as { entryCount: number }).entryCount;
+    return { records, usedBytes: (env.lastPageNumber + 1) * env.pageSize, mapBytes: env.mapSize, readers: env.numReaders, maxReaders: env.maxReaders };
+  }
+
   static async open(options: DatabaseOptions): Promise<Database> {
     await mkdir(dirname(options.path), { recursive: true });
     const root = open({

@@ -1,4 +1,6 @@
 import type {
+  MetricFamily,
+  MetricsCollector,
   ContentStore,
   EventPublisher,
   GarbageCollectable,
@@ -63,6 +65,23 @@ export class LmdbMetadataStore implements GarbageCollectable {
       maxReaders: options.maxReaders,
     });
     return new LmdbMetadataStore(db, options.content, options);
+  }
+
+  /** The database's size and readers, read at each scrape of /v1/metrics (`metricsCollectorsPoint`). */
+  get metrics(): MetricsCollector {
+    return { collect: () => this.collectMetrics() };
+  }
+
+  private collectMetrics(): MetricFamily[] {
+    if (this.db.isClosed) return [];
+    const s = this.db.stats();
+    const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'gauge', samples: [{ value }] });
+    return [
+      gauge('berth_metadata_records', 'Records in the metadata database.', s.records),
+      gauge('berth_metadata_used_bytes', 'Bytes of the LMDB map in use.', s.usedBytes),
+      gauge('berth_metadata_map_bytes', 'Size of the LMDB map.', s.mapBytes),
+      gauge('berth_metadata_readers', 'LMDB reader slots in use.', s.readers),
+    ];
   }
 
   /** This store as what garbage collection marks and sweeps (`collectableToken`). */

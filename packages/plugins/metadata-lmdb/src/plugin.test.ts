@@ -9,6 +9,7 @@ import {
   eventsToken,
   exchangePlugin,
   leasesToken,
+  metricsCollectorsPoint,
   namespacesToken,
   PluginKind,
   rawContentStoreToken,
@@ -37,7 +38,7 @@ describe('lmdb metadata plugin', () => {
   it('declares its identity and wiring', () => {
     expect(lmdbPlugin.type).toBe(PluginKind.Metadata);
     expect(lmdbPlugin.id).toBe('lmdb');
-    expect(lmdbPlugin.provides).toEqual({ namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken });
+    expect(lmdbPlugin.provides).toEqual({ namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken, metrics: metricsCollectorsPoint });
     expect(lmdbPlugin.requires).toEqual({ raw: rawContentStoreToken, dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional });
   });
 
@@ -56,6 +57,8 @@ describe('lmdb metadata plugin', () => {
     expect(await h.host.get(namespacesToken).list()).toEqual(['default']);
     expect(h.host.get(collectableToken)).toBeDefined();
     expect(await h.host.get(leasesToken).list({ namespace: 'default' })).toEqual([]);
+    const families = await h.host.all(metricsCollectorsPoint).get('lmdb')!.collect();
+    expect(families.find((f) => f.name === 'berth_metadata_records')?.samples[0]!.value).toBeGreaterThan(0);
   });
 
   it('publishes /content/delete whoever deletes a blob', async () => {

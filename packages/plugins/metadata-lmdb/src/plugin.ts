@@ -6,6 +6,7 @@ import {
   definePlugin,
   eventPublisherToken,
   leasesToken,
+  metricsCollectorsPoint,
   namespacesToken,
   PluginKind,
   rawContentStoreToken,
@@ -21,7 +22,7 @@ export const lmdbPlugin = definePlugin({
   pluginApi: '^2.0.0',
   description: 'namespaces, namespaced content, leases and garbage collection on one LMDB environment',
   // One store, four capabilities: services require only the one they use.
-  provides: { namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken },
+  provides: { namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken, metrics: metricsCollectorsPoint },
   requires: { raw: rawContentStoreToken, dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional },
   config: { schema: metadataLmdbConfigSchema, defaults: metadataLmdbConfigDefaults },
   async init({ raw, dirs, log, events }, config, ctx) {
