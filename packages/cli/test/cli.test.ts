@@ -1,12 +1,12 @@
 // The built `berth` CLI (dist/main.js) against a real berthd process, cross-checked with Debian's ctr.
 // Build first: cd /work/main && pnpm nx run @berth/cli:build --output-style=static (and @berth/daemon:build).
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Berthd, CLI_MAIN, DAEMON_MAIN, hasCtr, hasRoot, startBerthd } from '../../daemon/test/harness.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
-const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const ready = hasRoot() && hasCtr() && existsSync(DAEMON_MAIN) && existsSync(CLI_MAIN);
 
 /** Rows of a table printed by berth or ctr, split on runs of 2+ spaces (or tabs), header dropped. */

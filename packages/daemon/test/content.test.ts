@@ -18,6 +18,7 @@ import { serviceDefinition, ServiceNames } from '@berth/api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
 import { CTR, hasCtr, hasRoot, startBerthd, type Berthd } from './harness.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 const MiB = 1 << 20;
 const NS_HEADER = { 'containerd-namespace': 'default' };
@@ -30,7 +31,6 @@ const CONTENT = ServiceNames.Content;
  */
 const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
 
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 interface Outcome {
   readonly code: number | null;

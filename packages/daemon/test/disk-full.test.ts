@@ -3,7 +3,7 @@
 // filler file. Every refused write gets containerd's answer (code Unknown, `…: no space left on device`), berthd
 // stays up and serves reads, nothing acknowledged is lost, a failed ingest leaves no visible blob, and writes work
 // again once space is freed, without a restart. A restart on the full disk starts and loses nothing either.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { mountTmpfs, tmpfsUnavailable, type Tmpfs } from '@berth/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
 import { CTR, hasCtr, run, startBerthd, type Berthd, type RunResult } from './harness.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -21,7 +22,6 @@ const NO_SPACE = /: no space left on device$/;
 /** GC never runs on its own: blobs ingested by ctr are unrooted, and the ledger must not lose them to a collection. */
 const NO_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'deletion_threshold = 1000000', 'startup_delay = "0s"'].join('\n');
 
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const rows = (stdout: string) => stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]!);
 
 /** `ctr content ingest` with stdin from a regular file (off the tmpfs): ctr seeks in it to resume an ingest. */

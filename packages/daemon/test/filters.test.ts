@@ -3,11 +3,11 @@
 // calling Version while the filtered request runs and records its worst latency: under a backtracking engine one
 // such request held the event loop for minutes (here the inputs are kept short enough for that to be seconds).
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { credentials, makeGenericClientConstructor, Metadata, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { serviceDefinition, ServiceNames } from '@berth/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CTR, hasCtr, hasRoot, startBerthd, type Berthd } from './harness.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 /** 26 a's and a `!`: `(a+)+$` backtracks through ~2^26 paths on it (seconds) in a backtracking engine. */
 const EVIL = `${'a'.repeat(26)}!`;
@@ -15,7 +15,6 @@ const EVIL = `${'a'.repeat(26)}!`;
  * backtracking engine stalled 1.5-16 s on these inputs; a loaded 2-core machine shows up to ~180 ms without any). */
 const STALL_MS = 500;
 
-const sha256 = (data: Uint8Array | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const ctrLines = (stdout: string) => stdout.trim().split('\n').slice(1);
 
 type RawClient = Client & Record<string, (...args: unknown[]) => unknown>;

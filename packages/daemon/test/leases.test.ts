@@ -1,18 +1,18 @@
 // Leases service acceptance: Debian's real ctr against a berthd process; content written under a lease over raw
 // gRPC (ctr's content commands take no lease) must survive garbage collection until the lease goes.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { credentials, makeGenericClientConstructor, Metadata, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { serviceDefinition, ServiceNames } from '@berth/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
 import { hasCtr, hasRoot, startBerthd, type Berthd } from './harness.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 const MiB = 1 << 20;
 
 /** Collections only when asked for (a sync lease delete) or after deletions; none at startup or from writes. */
 const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
 
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const ctrLines = (stdout: string) => stdout.trim().split('\n').slice(1);
 
 /**

@@ -15,7 +15,7 @@
 // for tests that tamper with what the registry serves (blobPath gives that file). Every registry started here is
 // killed and its dir removed by stop(), and as a last resort when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -62,7 +62,9 @@ export interface RegistryOptions {
   readonly readyTimeoutMs?: number;
 }
 
-export const sha256Digest = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+import { sha256Digest } from '@berth/core';
+
+export { sha256Digest };
 
 // Last resort: whatever a test forgot to stop dies with the test process, and its dir goes with it.
 const running = new Map<ChildProcess, string>();

@@ -5,7 +5,9 @@ import { createReadStream } from 'node:fs';
 import { ServiceNames } from '@berth/api';
 import type { RawGrpc } from './raw-grpc.js';
 
-export const sha256 = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+import { sha256Digest as sha256 } from '@berth/core';
+
+export { sha256 };
 
 const PIECE = 1 << 20;
 

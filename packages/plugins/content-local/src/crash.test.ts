@@ -2,7 +2,6 @@
 // written and committed) and is SIGKILLed; the store reopened afterwards must show intact blobs only, and the
 // interrupted ingests listed, resumable and abortable.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +11,9 @@ import type { ContentInfo, OpContext } from '@berth/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalContentStore } from './local-content-store.js';
 import { ENDLESS_REF, pattern } from './testing-fixtures/pattern.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 const ctx: OpContext = { namespace: 'crash' };
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const fixture = (name: string) => fileURLToPath(new URL(`./testing-fixtures/${name}`, import.meta.url));
 
 interface Progress {

@@ -1,16 +1,15 @@
 // The raw store on a full tmpfs: a write that does not fit fails with `write <ingest>/data: no space left on
 // device`, keeps exactly the bytes that reached the file (offset and running digest agree with them), leaves no
 // blob, and the ingest resumes and commits once space is freed; labels are never torn.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errdefOf, wireMessageOf, type OpContext } from '@berth/core';
+import { errdefOf, sha256Digest as sha256, sha256Hex, wireMessageOf, type OpContext } from '@berth/core';
 import { mountTmpfs, tmpfsUnavailable, type Tmpfs } from '@berth/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalContentStore } from './local-content-store.js';
 
 const ctx: OpContext = { namespace: '' };
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const KiB = 1024;
 
 describe.skipIf(tmpfsUnavailable() !== undefined)('content-local on a full disk', () => {
@@ -38,7 +37,7 @@ describe.skipIf(tmpfsUnavailable() !== undefined)('content-local on a full disk'
     const data = randomBytes(512 * KiB);
     const w = await store.writer(ctx, { ref: 'big', total: data.length, expected: sha256(data) });
     const err = await w.write(data).catch((e: unknown) => e);
-    const dataFile = join(fs.path, 'content', 'ingest', createHash('sha256').update('big').digest('hex'), 'data');
+    const dataFile = join(fs.path, 'content', 'ingest', sha256Hex('big'), 'data');
     expect(errdefOf(err)).toBe('unknown');
     expect(wireMessageOf(err)).toBe(`write ${dataFile}: no space left on device`);
     const { offset } = await w.status();

@@ -1,5 +1,5 @@
 import { describeContentStoreConformance } from '@berth/core/testing';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +17,9 @@ import {
 } from '@berth/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalContentStore } from './local-content-store.js';
+import { sha256Digest as sha256, sha256Hex } from '@berth/core';
 
 const ctx: OpContext = { namespace: 'default' };
-const sha256hex = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
-const sha256 = (data: Uint8Array) => `sha256:${sha256hex(data)}`;
 
 describeContentStoreConformance('local', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'berth-content-conf-'));
@@ -61,13 +60,13 @@ describe('LocalContentStore', () => {
       const data = randomBytes(1000);
       const w = await store.writer(ctx, { ref: 'layout' });
       await w.write(data);
-      const ingestDir = join(root, 'ingest', sha256hex('layout'));
+      const ingestDir = join(root, 'ingest', sha256Hex('layout'));
       expect((await readdir(ingestDir)).sort()).toEqual(['data', 'ref', 'startedat', 'updatedat']);
       expect(await readFile(join(ingestDir, 'ref'), 'utf8')).toBe('layout');
       expect((await readFile(join(ingestDir, 'data'))).equals(data)).toBe(true);
       await w.commit(data.length, sha256(data));
 
-      const blob = join(root, 'blobs', 'sha256', sha256hex(data));
+      const blob = join(root, 'blobs', 'sha256', sha256Hex(data));
       const st = await stat(blob);
       expect(st.mode & 0o777).toBe(0o444);
       expect((await readFile(blob)).equals(data)).toBe(true);
@@ -78,7 +77,7 @@ describe('LocalContentStore', () => {
     it('persists total and expected of an ingest', async () => {
       const data = randomBytes(10);
       const w = await store.writer(ctx, { ref: 'persist', total: 10, expected: sha256(data) });
-      const ingestDir = join(root, 'ingest', sha256hex('persist'));
+      const ingestDir = join(root, 'ingest', sha256Hex('persist'));
       expect(await readFile(join(ingestDir, 'total'), 'utf8')).toBe('10');
       expect(await readFile(join(ingestDir, 'expected'), 'utf8')).toBe(sha256(data));
       await w.close();
@@ -89,7 +88,7 @@ describe('LocalContentStore', () => {
     it('reads timestamps written by containerd (nanosecond RFC 3339)', async () => {
       const w = await store.writer(ctx, { ref: 'go-time' });
       await w.close();
-      const ingestDir = join(root, 'ingest', sha256hex('go-time'));
+      const ingestDir = join(root, 'ingest', sha256Hex('go-time'));
       await writeFile(join(ingestDir, 'startedat'), '2020-11-28T17:37:30.321868259Z');
       expect((await store.status(ctx, 'go-time')).startedAt.toISOString()).toBe('2020-11-28T17:37:30.321Z');
     });
@@ -322,37 +321,37 @@ describe('LocalContentStore', () => {
       await w.close();
       const ingest = join(root, 'ingest');
       // Creation interrupted before the ref file.
-      await mkdir(join(ingest, sha256hex('no-ref')));
-      await writeFile(join(ingest, sha256hex('no-ref'), 'data'), 'x');
+      await mkdir(join(ingest, sha256Hex('no-ref')));
+      await writeFile(join(ingest, sha256Hex('no-ref'), 'data'), 'x');
       // Commit interrupted after the rename: ref but no data.
-      await mkdir(join(ingest, sha256hex('no-data')));
-      await writeFile(join(ingest, sha256hex('no-data'), 'ref'), 'no-data');
+      await mkdir(join(ingest, sha256Hex('no-data')));
+      await writeFile(join(ingest, sha256Hex('no-data'), 'ref'), 'no-data');
       // A directory that is not the hash of its ref, a stray file and a temp file.
-      await mkdir(join(ingest, sha256hex('other')));
-      await writeFile(join(ingest, sha256hex('other'), 'ref'), 'not-other');
-      await writeFile(join(ingest, sha256hex('other'), 'data'), '');
+      await mkdir(join(ingest, sha256Hex('other')));
+      await writeFile(join(ingest, sha256Hex('other'), 'ref'), 'not-other');
+      await writeFile(join(ingest, sha256Hex('other'), 'data'), '');
       await writeFile(join(ingest, 'stray'), '');
-      await writeFile(join(ingest, sha256hex('real'), 'updatedat.123-abcd.tmp'), 'torn');
+      await writeFile(join(ingest, sha256Hex('real'), 'updatedat.123-abcd.tmp'), 'torn');
       await writeFile(join(root, 'labels.json.1-ab.tmp'), 'torn');
       await reopen();
-      expect(await readdir(ingest)).toEqual([sha256hex('real')]);
-      expect((await readdir(join(ingest, sha256hex('real')))).sort()).toEqual(['data', 'ref', 'startedat', 'updatedat']);
+      expect(await readdir(ingest)).toEqual([sha256Hex('real')]);
+      expect((await readdir(join(ingest, sha256Hex('real')))).sort()).toEqual(['data', 'ref', 'startedat', 'updatedat']);
       expect(await readdir(root)).not.toContain('labels.json.1-ab.tmp');
       expect((await store.status(ctx, 'real')).offset).toBe(3);
     });
 
     it('restarts an ingest directory that lost its ref file', async () => {
-      await mkdir(join(root, 'ingest', sha256hex('lost')));
-      await writeFile(join(root, 'ingest', sha256hex('lost'), 'data'), 'old bytes');
+      await mkdir(join(root, 'ingest', sha256Hex('lost')));
+      await writeFile(join(root, 'ingest', sha256Hex('lost'), 'data'), 'old bytes');
       const w = await store.writer(ctx, { ref: 'lost' });
       expect((await w.status()).offset).toBe(0);
       await w.close();
     });
 
     it('refuses an ingest directory that holds another ref', async () => {
-      await mkdir(join(root, 'ingest', sha256hex('mine')));
-      await writeFile(join(root, 'ingest', sha256hex('mine'), 'ref'), 'theirs');
-      await writeFile(join(root, 'ingest', sha256hex('mine'), 'data'), '');
+      await mkdir(join(root, 'ingest', sha256Hex('mine')));
+      await writeFile(join(root, 'ingest', sha256Hex('mine'), 'ref'), 'theirs');
+      await writeFile(join(root, 'ingest', sha256Hex('mine'), 'data'), '');
       await expect(store.writer(ctx, { ref: 'mine' })).rejects.toSatisfy(isDataLoss);
       await expect(store.status(ctx, 'mine')).rejects.toSatisfy(isNotFound);
     });
@@ -369,7 +368,7 @@ describe('LocalContentStore', () => {
       const w = await store.writer(ctx, { ref: 'pruned' });
       await w.write(data);
       await w.commit(10, '', { labels: { a: 'b' } });
-      await rm(join(root, 'blobs', 'sha256', sha256hex(data)));
+      await rm(join(root, 'blobs', 'sha256', sha256Hex(data)));
       await reopen();
       const saved = JSON.parse(await readFile(join(root, 'labels.json'), 'utf8')) as { blobs: object };
       expect(saved.blobs).toEqual({});

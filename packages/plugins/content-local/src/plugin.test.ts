@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rawContentStoreToken, isPluginManifest, pluginUri, PluginKind } from '@berth/core';
+import { rawContentStoreToken, isPluginManifest, pluginUri, PluginKind, sha256Hex } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contentLocalConfigSchema } from './config.js';
@@ -41,7 +40,7 @@ describe('contentLocalPlugin', () => {
     expect(record).toMatchObject({ status: 'ok', version: PACKAGE_VERSION, exports: { root } });
 
     const data = Buffer.from('hello from the plugin');
-    const hex = createHash('sha256').update(data).digest('hex');
+    const hex = sha256Hex(data);
     const w = await store.writer(ctx, { ref: 'plugin-test' });
     await w.write(data);
     await w.commit(data.length, `sha256:${hex}`);

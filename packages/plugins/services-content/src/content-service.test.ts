@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { messageCodec, ServiceNames, type containerd } from '@berth/api';
 import {
   errdefOf,
@@ -16,6 +16,7 @@ import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LIST_BATCH_COUNT, READ_CHUNK_SIZE } from './content-service.js';
 import { contentServicePlugin } from './plugin.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 type Handlers = containerd.services.content.v1.ContentHandlers;
 type WriteRequestInput = containerd.services.content.v1.WriteContentRequestInput;
@@ -28,7 +29,6 @@ const writeCodec = messageCodec('containerd.services.content.v1.WriteContentRequ
 const updateCodec = messageCodec('containerd.services.content.v1.UpdateRequest');
 const update = (input: containerd.services.content.v1.UpdateRequestInput) => updateCodec.decode(updateCodec.encode(input));
 
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /** A request exactly as the daemon hands it over: encoded and decoded through the real codec. */
 function wire(input: WriteRequestInput): WriteRequest {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { messageCodec, ServiceNames, type containerd } from '@berth/api';
 import {
   errdefOf,
@@ -17,6 +16,7 @@ import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateLeaseId } from './leases-service.js';
 import { leasesServicePlugin } from './plugin.js';
+import { sha256Digest as sha256 } from '@berth/core';
 
 type Handlers = containerd.services.leases.v1.LeasesHandlers;
 
@@ -24,7 +24,6 @@ const NS = 'testing';
 const createCodec = messageCodec('containerd.services.leases.v1.CreateRequest');
 const create = (input: containerd.services.leases.v1.CreateRequestInput) => createCodec.decode(createCodec.encode(input));
 const resource = (id: string, type: string) => ({ id, type });
-const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 function rpc(namespace = NS): RpcContext {
   return { metadata: namespace ? { 'containerd-namespace': namespace } : {}, signal: new AbortController().signal };
