@@ -10,7 +10,7 @@ import {
   type LeaseManager,
   type RpcContext,
 } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
+import { createTestHost, rpcContext, type TestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -36,10 +36,7 @@ function wire(input: WriteRequestInput): WriteRequest {
 }
 
 function rpc(namespace: string | undefined = NS, signal = new AbortController().signal, lease?: string): RpcContext {
-  const metadata: Record<string, string> = {};
-  if (namespace) metadata['containerd-namespace'] = namespace;
-  if (lease) metadata['containerd-lease'] = lease;
-  return { metadata, signal };
+  return rpcContext({ namespace, signal, lease });
 }
 
 async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {

@@ -4,6 +4,7 @@ import {
   InvalidArgumentError,
   opContextOf,
   OutOfRangeError,
+  validateDigest,
   type ContentInfo,
   type ContentStore,
   type IngestStatus,
@@ -11,7 +12,6 @@ import {
   type RpcServiceImplementation,
   type RpcServices,
 } from '@berth/core';
-import { checkDigest } from './digest.js';
 import { writeSession } from './write-session.js';
 
 type WireInfo = containerd.services.content.v1.InfoInput;
@@ -34,10 +34,10 @@ export class ContentService implements RpcServices {
   constructor(private readonly store: ContentStore) {
     this.services = [
       implementService(ServiceNames.Content, {
-        Info: async (req, ctx) => ({ info: toWireInfo(await store.info(opContextOf(ctx), checkDigest(req.digest))) }),
+        Info: async (req, ctx) => ({ info: toWireInfo(await store.info(opContextOf(ctx), validateDigest(req.digest))) }),
         Update: async (req, ctx) => {
           const op = opContextOf(ctx);
-          const digest = checkDigest(req.info?.digest ?? '');
+          const digest = validateDigest(req.info?.digest ?? '');
           const paths = req.update_mask?.paths ?? [];
           for (const path of paths) {
             if (path !== 'labels' && !path.startsWith('labels.')) {
@@ -50,7 +50,7 @@ export class ContentService implements RpcServices {
         },
         List: (req, ctx) => this.list(req.filters, ctx),
         Delete: async (req, ctx) => {
-          await store.delete(opContextOf(ctx), checkDigest(req.digest));
+          await store.delete(opContextOf(ctx), validateDigest(req.digest));
         },
         Read: (req, ctx) => this.read(req, ctx),
         Status: async (req, ctx) => ({ status: toWireStatus(await store.status(opContextOf(ctx), req.ref)) }),
@@ -90,7 +90,7 @@ export class ContentService implements RpcServices {
     ctx: RpcContext,
   ): AsyncIterable<containerd.services.content.v1.ReadContentResponseInput> {
     const op = opContextOf(ctx);
-    const digest = checkDigest(req.digest);
+    const digest = validateDigest(req.digest);
     const reader = await this.store.reader(op, digest);
     let closed = false;
     try {

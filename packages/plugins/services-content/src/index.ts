@@ -1,4 +1,3 @@
 export * from './plugin.js';
 export { default } from './plugin.js';
 export { ContentService, READ_CHUNK_SIZE, LIST_BATCH_COUNT, LIST_BATCH_BYTES } from './content-service.js';
-export { checkDigest, digestProblem } from './digest.js';

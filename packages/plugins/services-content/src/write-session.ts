@@ -5,12 +5,12 @@ import {
   InvalidArgumentError,
   OutOfRangeError,
   opContextOf,
+  validateDigest,
   type ContentStore,
   type ContentWriter,
   type OpContext,
   type RpcContext,
 } from '@berth/core';
-import { checkDigest } from './digest.js';
 
 type WriteRequest = containerd.services.content.v1.WriteContentRequest;
 type WriteResponse = containerd.services.content.v1.WriteContentResponseInput;
@@ -40,7 +40,7 @@ export async function* writeSession(
   const ref = req.ref;
   if (!ref) throw new InvalidArgumentError('first message must have a reference');
   let total = req.total;
-  let expected = req.expected ? checkDigest(req.expected, 'expected digest') : '';
+  let expected = req.expected ? validateDigest(req.expected, 'expected digest') : '';
 
   // AlreadyExists here (the expected blob is already in this namespace) ends the call; clients take it as done.
   const writer = await store.writer(ctx, { ref, total, expected });
@@ -50,7 +50,7 @@ export async function* writeSession(
       const response: { -readonly [K in keyof WriteResponse]: WriteResponse[K] } = { action: req.action, offset: status.offset };
 
       if (req.expected) {
-        expected = checkDigest(req.expected, 'expected digest');
+        expected = validateDigest(req.expected, 'expected digest');
         if (await exists(store, ctx, expected)) {
           await writer.close().catch(() => undefined);
           await store.abort(ctx, ref).catch(() => undefined);

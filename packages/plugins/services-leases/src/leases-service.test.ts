@@ -9,7 +9,7 @@ import {
   type OpContext,
   type RpcContext,
 } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
+import { createTestHost, rpcContext, type TestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
@@ -26,7 +26,7 @@ const create = (input: containerd.services.leases.v1.CreateRequestInput) => crea
 const resource = (id: string, type: string) => ({ id, type });
 
 function rpc(namespace = NS): RpcContext {
-  return { metadata: namespace ? { 'containerd-namespace': namespace } : {}, signal: new AbortController().signal };
+  return rpcContext({ namespace });
 }
 
 async function failure(promise: Promise<unknown>): Promise<{ errdef: string; message: string }> {

@@ -1,6 +1,6 @@
-import { isInvalidArgument } from '@berth/core';
+import { isInvalidArgument } from '../errdefs/index.js';
 import { describe, expect, it } from 'vitest';
-import { checkDigest, digestProblem } from './digest.js';
+import { digestHex, digestProblem, validateDigest } from './digest.js';
 
 const hex = (n: number) => 'ab'.repeat(n / 2);
 
@@ -25,16 +25,21 @@ describe('digestProblem', () => {
   });
 });
 
-describe('checkDigest', () => {
+describe('validateDigest and digestHex', () => {
   it('returns a valid digest and throws InvalidArgument naming the value otherwise', () => {
-    expect(checkDigest(`sha256:${hex(64)}`)).toBe(`sha256:${hex(64)}`);
+    expect(validateDigest(`sha256:${hex(64)}`)).toBe(`sha256:${hex(64)}`);
     let caught: unknown;
     try {
-      checkDigest('sha256:../../x', 'expected digest');
+      validateDigest('sha256:../../x', 'expected digest');
     } catch (err) {
       caught = err;
     }
     expect(isInvalidArgument(caught)).toBe(true);
     expect((caught as Error).message).toBe('expected digest "sha256:../../x" failed validation: invalid checksum digest length');
+  });
+
+  it('keeps stores to sha256 and hands them the hex part', () => {
+    expect(digestHex(`sha256:${hex(64)}`)).toBe(hex(64));
+    expect(() => digestHex(`sha512:${hex(128)}`)).toThrow('unsupported digest algorithm (only sha256 is stored)');
   });
 });
