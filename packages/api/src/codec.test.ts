@@ -10,20 +10,9 @@ import {
   unpackJsonAny,
 } from './codec.js';
 import type { containerd } from './generated/types.js';
+import { varint } from './testing/malformations.js';
 
 /** Protobuf varint of a 64-bit two's complement value, written independently of protobufjs. */
-function varint(value: bigint): number[] {
-  let x = BigInt.asUintN(64, value);
-  const out: number[] = [];
-  do {
-    let byte = Number(x & 0x7fn);
-    x >>= 7n;
-    if (x !== 0n) byte |= 0x80;
-    out.push(byte);
-  } while (x !== 0n);
-  return out;
-}
-
 const ZERO_TIME_SECONDS = -62135596800;
 
 describe('messageCodec', () => {

@@ -29,6 +29,16 @@ export function rpcContext(options: RpcContextOptions = {}): RpcContext {
   };
 }
 
+/** How a promise failed: its error class and message. Throws when it resolves. */
+export async function failureOf(promise: Promise<unknown>): Promise<{ errdef: Errdef; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return { errdef: errdefOf(err), message: (err as Error).message };
+  }
+  throw new Error('expected a failure, but the promise resolved');
+}
+
 /**
  * Expects `promise` to reject with an error of class `errdef` (walking causes, as the predicates do), whose message
  * contains `message` when given; returns the error for further checks.

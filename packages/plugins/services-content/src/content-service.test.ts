@@ -10,7 +10,7 @@ import {
   type LeaseManager,
   type RpcContext,
 } from '@berth/core';
-import { createTestHost, rpcContext, type TestHost } from '@berth/core/testing';
+import { createTestHost, failureOf as failure, rpcContext, type TestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -43,15 +43,6 @@ async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of stream) out.push(item);
   return out;
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ errdef: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return { errdef: errdefOf(err), message: (err as Error).message };
-  }
-  throw new Error('expected a failure');
 }
 
 /** Drives one Write call request by request, as a client does: send, then wait for the answer. */

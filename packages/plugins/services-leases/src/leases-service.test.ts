@@ -1,6 +1,5 @@
 import { messageCodec, ServiceNames, type containerd } from '@berth/api';
 import {
-  errdefOf,
   gcToken,
   contentStoreToken,
   rpcServicesPoint,
@@ -9,7 +8,7 @@ import {
   type OpContext,
   type RpcContext,
 } from '@berth/core';
-import { createTestHost, rpcContext, type TestHost } from '@berth/core/testing';
+import { createTestHost, failureOf as failure, rpcContext, type TestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
@@ -27,15 +26,6 @@ const resource = (id: string, type: string) => ({ id, type });
 
 function rpc(namespace = NS): RpcContext {
   return rpcContext({ namespace });
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ errdef: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return { errdef: errdefOf(err), message: (err as Error).message };
-  }
-  throw new Error('expected a failure');
 }
 
 describe('LeasesService', () => {
