@@ -112,26 +112,8 @@ export class Daemon {
     };
     const implementations = [...this.host.all(rpcServicesPoint).values()].flatMap((s) => s.services);
 
-    this.grpc = new Server({
-      'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
-      'grpc.max_send_message_length': config.grpc.max_send_message_size,
-      // Channelz bookkeeping costs on every call and nothing here serves it.
-      'grpc.enable_channelz': 0,
-    });
-    const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
-    for (const { impl, definition } of this.catalog.merged(grpcImpls)) bindService(this.grpc, impl, definition, log, observe);
-    // grpc-js's bindAsync listens with Node's default backlog (511), which bursts of connects overflow; the
-    // injector serves sockets accepted by a listener berthd made with the system backlog, with the same HTTP/2
-    // settings, sessions and shutdown as a bound port.
-    const injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
-    if (!widenFlowControlWindows(this.grpc)) log.warn('cannot widen grpc flow-control windows: content transfers will be slower');
-    this.grpcListener = await listenUnix(this.info.grpcAddress, (socket) => {
-      trimmer.activity();
-      injector.injectConnection(socket);
-    });
-    this.grpcListener.on('error', (err) => log.warn('grpc listener error', { error: err }));
-    await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
-
+    // The gRPC socket comes last: clients (and the test harness) take it answering as berthd being up, so the
+    // ttrpc socket and the metrics endpoint are already there by then.
     const ffi = ffiStatus();
     if (!ffi.loaded) log.error('ttrpc: the peer check (SO_PEERCRED) cannot run, so every ttrpc connection will be refused', { reason: ffi.reason });
     this.ttrpc = new TtrpcServer({
@@ -157,6 +139,26 @@ export class Daemon {
       this.metricsServer = server;
       this.metricsPort = port;
     }
+    this.grpc = new Server({
+      'grpc.max_receive_message_length': config.grpc.max_recv_message_size,
+      'grpc.max_send_message_length': config.grpc.max_send_message_size,
+      // Channelz bookkeeping costs on every call and nothing here serves it.
+      'grpc.enable_channelz': 0,
+    });
+    const grpcImpls = implementations.filter((i) => (i.transports ?? ['grpc']).includes('grpc'));
+    for (const { impl, definition } of this.catalog.merged(grpcImpls)) bindService(this.grpc, impl, definition, log, observe);
+    // grpc-js's bindAsync listens with Node's default backlog (511), which bursts of connects overflow; the
+    // injector serves sockets accepted by a listener berthd made with the system backlog, with the same HTTP/2
+    // settings, sessions and shutdown as a bound port.
+    const injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    if (!widenFlowControlWindows(this.grpc)) log.warn('cannot widen grpc flow-control windows: content transfers will be slower');
+    this.grpcListener = await listenUnix(this.info.grpcAddress, (socket) => {
+      trimmer.activity();
+      injector.injectConnection(socket);
+    });
+    this.grpcListener.on('error', (err) => log.warn('grpc listener error', { error: err }));
+    await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
+
     log.info('berthd successfully booted', {
       address: this.info.grpcAddress,
       ttrpc: this.info.ttrpcAddress,
