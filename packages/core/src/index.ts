@@ -7,6 +7,8 @@ export type { JSONSchemaType } from 'ajv';
 export * from './kinds/plugin-kind.js';
 export * from './kinds/context.js';
 export * from './kinds/content.js';
+export * from './kinds/snapshots.js';
+export * from './kinds/diff.js';
 export * from './kinds/namespaces.js';
 export * from './kinds/leases.js';
 export * from './kinds/gc.js';

@@ -2,6 +2,8 @@
 import type { MetricsCollector } from '../metrics/metrics.js';
 import { createContributionPoint, createToken } from '../registry/token.js';
 import type { ContentIngester, ContentManager, ContentProvider, ContentStore, IngestManager, RawContentStore } from './content.js';
+import type { Applier, Comparer, Differ } from './diff.js';
+import type { RawSnapshotter, SnapshotterSet } from './snapshots.js';
 import type { EventExchange, EventForwarder, EventPublisher, EventSubscriber } from './events.js';
 import type { GarbageCollectable, GarbageCollector } from './gc.js';
 import type { LeaseManager } from './leases.js';
@@ -37,6 +39,16 @@ export const eventSubscriberToken = createToken<EventSubscriber>('events.subscri
 export const eventsToken = createToken<EventExchange>('events.exchange', {
   roles: [eventPublisherToken, eventForwarderToken, eventSubscriberToken],
 });
+
+/** A snapshotter plugin's own store: io.containerd.snapshotter.v1 plugins provide it; `.all` gives them by id. */
+export const rawSnapshotterToken = createToken<RawSnapshotter>('snapshots.raw');
+/** Every namespaced snapshotter by name (the metadata plugin's views over the raw ones). */
+export const snapshottersToken = createToken<SnapshotterSet>('snapshots.namespaced');
+
+/** Differ roles, and the differ that plays both: io.containerd.differ.v1; `.all` gives them by id. */
+export const applierToken = createToken<Applier>('diff.applier');
+export const comparerToken = createToken<Comparer>('diff.comparer');
+export const differToken = createToken<Differ>('diff.differ', { roles: [applierToken, comparerToken] });
 
 /** gRPC/ttrpc services, contributed by io.containerd.grpc.v1 plugins (and third parties) to the daemon's servers. */
 export const rpcServicesPoint = createContributionPoint<RpcServices>('rpc.services');
