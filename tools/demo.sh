@@ -6,13 +6,14 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh >/dev/null
 SOCK=/run/berth/berth.sock
 LOG=$(mktemp /tmp/berthd-demo.XXXXXX.log)
-node packages/daemon/dist/main.js >"$LOG" 2>&1 &
+# berthd and berth are the commands setup.sh put on PATH (/usr/local/bin).
+berthd >"$LOG" 2>&1 &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; echo "berthd stopped (log: $LOG)"; }
 trap stop EXIT
 for _ in $(seq 100); do [ -S "$SOCK" ] && ctr --address "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null || { cat "$LOG"; exit 1; }
-berth() { node packages/cli/dist/main.js --address "$SOCK" "$@"; }
+export BERTH_ADDRESS="$SOCK"
 run() { echo; echo "\$ $*"; "$@"; }
 # A previous demo that was interrupted may have left its namespace behind.
 for d in $(ctr --address "$SOCK" -n demo content ls -q 2>/dev/null); do ctr --address "$SOCK" -n demo content rm "$d" >/dev/null; done

@@ -28,3 +28,9 @@ export npm_config_nodedir=/usr NX_DAEMON=false NX_NO_CLOUD=true
 PNPM=(npx -y pnpm@12.4.2)
 if [ "${CI:-}" = "true" ]; then "${PNPM[@]}" install --frozen-lockfile; else "${PNPM[@]}" install; fi
 "${PNPM[@]}" exec nx run-many -t build --output-style=static
+
+# berth and berthd as commands on PATH: links to this checkout's launchers (docs/operations.md). A later setup from
+# another checkout points them there instead.
+for cmd in berth:packages/cli/dist/berth-launch.cjs berthd:packages/daemon/dist/berthd-launch.cjs; do
+  ln -sfn "$PWD/${cmd#*:}" "/usr/local/bin/${cmd%%:*}"
+done

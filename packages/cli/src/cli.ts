@@ -1,5 +1,6 @@
 // The `berth` program: global options, the command groups, and one error policy (`berth: <message>`, exit 1).
 import { Command, CommanderError, Option } from 'commander';
+import { registerCompletion } from './commands/completion.js';
 import { registerContent } from './commands/content.js';
 import { registerEvents } from './commands/events.js';
 import { registerLeases } from './commands/leases.js';
@@ -41,6 +42,7 @@ export function createProgram(ctx: CliContext): Command {
   registerEvents(program, ctx);
   registerContent(program, ctx);
   registerLeases(program, ctx);
+  registerCompletion(program, ctx);
   return program;
 }
 

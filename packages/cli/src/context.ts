@@ -3,12 +3,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { BerthClient, clientToken, isServiceError } from '@berth/client';
-import { InvalidArgumentError, isUnavailable, override, PluginHost, wireMessageOf, type OpContext, type Token } from '@berth/core';
+import { BerthClient, isServiceError } from '@berth/client';
+import { InvalidArgumentError, isUnavailable, wireMessageOf, type OpContext, type PluginHost, type Token } from '@berth/core';
 import { parseTimeout } from './args.js';
 import { formatTable, type TableOptions } from './format.js';
-import { cliPlugins } from './plugins.js';
-import { PACKAGE_VERSION } from './version.js';
 
 export const DEFAULT_ADDRESS = '/run/berth/berth.sock';
 export const DEFAULT_NAMESPACE = 'default';
@@ -112,21 +110,12 @@ export class CliContext {
    * The instance for a token from the CLI's plugins (cliPlugins), initialising only its dependency closure; the
    * host is made on first use and gets the client under clientToken.
    */
-  resolve<T>(token: Token<T>): Promise<T> {
-    this.host ??= PluginHost.create({
-      plugins: cliPlugins,
-      server: {
-        root: cliPluginRoot(),
-        state: cliPluginRoot(),
-        grpcAddress: this.options.address,
-        ttrpcAddress: '',
-        version: PACKAGE_VERSION,
-        revision: '',
-      },
-      overrides: [override(clientToken, this.berth())],
-    });
+  async resolve<T>(token: Token<T>): Promise<T> {
+    // The composition (and with it the plugin host, tsyringe and ajv) loads only for commands that use a kind.
+    this.host ??= (await import('./composition.js')).createCliHost(this.options.address, this.berth());
     return this.host.resolve(token);
   }
+
 
   write(text: string): void {
     this.io.stdout.write(text);

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
 import { runCli } from './cli.js';
 
 // A closed pipe on stdout (`berth content get … | head`) ends the command quietly.
@@ -16,5 +15,4 @@ const io = {
   stdout: process.stdout,
   stderr: process.stderr,
 };
-const code = await runCli(process.argv.slice(2), io);
-process.stdout.write('', () => process.exit(code));
+void runCli(process.argv.slice(2), io).then((code) => process.stdout.write('', () => process.exit(code)));

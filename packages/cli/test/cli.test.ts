@@ -1,6 +1,6 @@
-// The built `berth` CLI (dist/main.js) against a real berthd process, cross-checked with Debian's ctr.
+// The built `berth` CLI (its launcher, dist/berth-launch.cjs) against a real berthd process, cross-checked with Debian's ctr.
 // Build first: cd /work/main && pnpm nx run @berth/cli:build --output-style=static (and @berth/daemon:build).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -166,6 +166,16 @@ describe.skipIf(!ready)('berth against berthd', () => {
     const got = await daemon.berth(['-n', 'cli-resume', 'content', 'get', digest]);
     expect(got.stdoutBuffer.equals(blob)).toBe(true);
     expect((await ok(['-n', 'cli-resume', 'content', 'active'])).stdout).not.toContain('cli-resume-ref');
+  });
+
+  it('completion bash offers the namespaces of the daemon the command line names', async () => {
+    await ctrOk(['namespaces', 'create', 'completion-ns']);
+    const script = (await ok(['completion', 'bash'])).stdout;
+    const words = [CLI_MAIN, '--address', daemon.address, '-n', 'completion-'];
+    const r = spawnSync('bash', ['-c', `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _berth; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('completion-ns\n');
+    await ctrOk(['namespaces', 'rm', 'completion-ns']);
   });
 
   it('namespaces rm refuses a namespace that holds content', async () => {

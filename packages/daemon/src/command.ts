@@ -12,9 +12,11 @@ import {
   renderServerConfig,
   ttrpcAddressOf,
   validateServerConfig,
+  type Logger,
   type LogLevel,
   type ServerConfig,
 } from '@berth/core';
+import { sdNotify } from '@berth/sys';
 import { daemonPlugins } from './plugins.js';
 import { installProcessGuards } from './process-guards.js';
 import { Daemon, DAEMON_REVISION, DAEMON_VERSION } from './server.js';
@@ -54,6 +56,8 @@ async function run(flags: Flags): Promise<void> {
   log.info('starting berthd', { version: DAEMON_VERSION, revision: DAEMON_REVISION, root: config.root, state: config.state });
   const started = await Daemon.start({ config, plugins, sources, log, configSource: file });
   daemon = started;
+  // A `Type=notify` unit (packaging/berthd.service) waits for this: every socket answers by now.
+  notifyServiceManager(log, `READY=1\nMAINPID=${process.pid}\nSTATUS=serving`);
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
@@ -61,6 +65,7 @@ async function run(flags: Flags): Promise<void> {
       process.exit(1);
     }
     log.info('received signal; shutting down', { signal });
+    notifyServiceManager(log, 'STOPPING=1');
     started.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -71,6 +76,15 @@ async function run(flags: Flags): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Tells systemd (when it runs berthd as a notify service) how the daemon is; a failure is logged, not fatal. */
+function notifyServiceManager(log: Logger, state: string): void {
+  try {
+    sdNotify(state);
+  } catch (err) {
+    log.warn('cannot notify the service manager', { error: err, socket: process.env.NOTIFY_SOCKET });
+  }
 }
 
 const program = new Command('berthd')

@@ -3,4 +3,5 @@
 import { applyHeapFlags } from './heap.js';
 
 applyHeapFlags();
-await import('./command.js');
+// command.js reports its own failures (and exits); the import itself cannot fail in a built daemon.
+void import('./command.js');

@@ -1,4 +1,4 @@
-// Integration-test harness: starts the built berthd (dist/main.js) as a real process on temp dirs and drives it
+// Integration-test harness: starts the built berthd (its launcher, as installed) as a real process on temp dirs and drives it
 // with Debian's real `ctr`. Every daemon started here is stopped and its dirs removed by stop(), and as a last
 // resort when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const DAEMON_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-export const CLI_MAIN = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
+export const DAEMON_MAIN = fileURLToPath(new URL('../dist/berthd-launch.cjs', import.meta.url));
+export const CLI_MAIN = fileURLToPath(new URL('../../cli/dist/berth-launch.cjs', import.meta.url));
 export const CTR = '/usr/bin/ctr';
 
 export const hasRoot = (): boolean => process.getuid?.() === 0;

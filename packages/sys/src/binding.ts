@@ -16,6 +16,11 @@ export interface Libc {
   fcntl(fd: number, cmd: number, arg: number): number;
   execve(path: string, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
   malloc_trim(pad: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, length: number): number;
+  sendto(fd: number, data: Buffer, size: number, flags: number, addr: Buffer, length: number): number;
+  recv(fd: number, data: Buffer, size: number, flags: number): number;
+  close(fd: number): number;
   /** errno of the last call (koffi keeps it per thread). */
   errno(): number;
 }
@@ -58,6 +63,12 @@ function bind(): { libc: Libc } | { error: Error } {
       fcntl: f('int fcntl(int fd, int cmd, int arg)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
       malloc_trim: f('int malloc_trim(size_t pad)'),
+      // Unix datagram sockets (sd_notify), which node:dgram does not offer.
+      socket: f('int socket(int domain, int type, int protocol)'),
+      bind: f('int bind(int fd, const void *addr, uint32_t length)'),
+      sendto: f('intptr_t sendto(int fd, const void *data, size_t size, int flags, const void *addr, uint32_t length)'),
+      recv: f('intptr_t recv(int fd, _Out_ void *data, size_t size, int flags)'),
+      close: f('int close(int fd)'),
     };
     const libc = { ...fns, errno: () => koffi.errno() } as unknown as Libc;
     return { libc };

@@ -18,4 +18,5 @@ export { mknod, mkfifo } from './nodes.js';
 export { lsetxattr, lgetxattr, llistxattr } from './xattr.js';
 export { peerCredentials, type PeerCredentials } from './peercred.js';
 export { execve, mallocTrim } from './process.js';
+export { sdNotify, bindDatagramSocket, unixAddress, NOTIFY_SOCKET_ENV, type DatagramSocket } from './notify.js';
 export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 
 const repo = new URL('../../..', import.meta.url).pathname;
-export const BERTHD = join(repo, 'packages/daemon/dist/main.js');
+// The launcher, as installed on PATH (tools/setup.sh): the bundled daemon run from its code cache.
+export const BERTHD = join(repo, 'packages/daemon/dist/berthd-launch.cjs');
+export const BERTH = join(repo, 'packages/cli/dist/berth-launch.cjs');
 export const CONTAINERD = '/usr/bin/containerd';
 
 export const rssKiB = (pid) => {
@@ -35,14 +37,15 @@ export async function waitSocket(path, child, timeoutMs = 20000) {
   throw new Error(`no socket at ${path}`);
 }
 
-export async function startBerthd(dir) {
+/** Starts berthd on `dir`; resolves once its socket accepts, or at once with `{ wait: false }`. */
+export async function startBerthd(dir, { wait = true } = {}) {
   const sock = join(dir, 'berth.sock');
-  const child = spawn(process.execPath, [BERTHD, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitSocket(sock, child);
+  const child = spawn(BERTHD, ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  if (wait) await waitSocket(sock, child);
   return { name: 'berthd', sock, child };
 }
 
-export async function startContainerd(dir) {
+export async function startContainerd(dir, { wait = true } = {}) {
   const sock = join(dir, 'containerd.sock');
   const config = join(dir, 'containerd.toml');
   await mkdir(dir, { recursive: true });
@@ -55,7 +58,7 @@ export async function startContainerd(dir) {
     '[ttrpc]', `address = "${sock}.ttrpc"`,
   ].join('\n'));
   const child = spawn(CONTAINERD, ['--config', config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitSocket(sock, child);
+  if (wait) await waitSocket(sock, child);
   return { name: 'containerd', sock, child };
 }
 

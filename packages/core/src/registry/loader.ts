@@ -5,6 +5,18 @@ import { pathToFileURL } from 'node:url';
 import { PluginManifestError } from '../config/errors.js';
 import { isPluginManifest, pluginUri, type AnyPluginManifest } from './manifest.js';
 
+/**
+ * Where a program that runs from a V8 code cache (tools/bundle.mjs's launchers) puts its own `import()`: code
+ * compiled by vm.Script from cached data has no dynamic-import callback (V8 drops it with the cache), so a plugin
+ * package is imported through the launcher, an ordinary module, when the launcher says so.
+ */
+export const MODULE_IMPORTER = Symbol.for('berth.importModule');
+
+function importModule(href: string): Promise<Record<string, unknown>> {
+  const importer = (globalThis as { [MODULE_IMPORTER]?: (href: string) => Promise<Record<string, unknown>> })[MODULE_IMPORTER];
+  return importer ? importer(href) : (import(href) as Promise<Record<string, unknown>>);
+}
+
 export interface LoadedPlugins {
   readonly manifests: AnyPluginManifest[];
   /** Where each plugin came from, by URI. */
@@ -24,7 +36,7 @@ export async function loadPluginPackages(specs: readonly string[], baseDir: stri
     const file = resolveSpec(spec, baseDir);
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      mod = await importModule(pathToFileURL(file).href);
     } catch (err) {
       throw new PluginManifestError(`plugin package ${spec}: cannot import ${file}: ${(err as Error).message}`);
     }
