@@ -3,6 +3,7 @@ import { exchangePlugin, type AnyPluginManifest } from '@berth/core';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import contentServicePlugin from '@berth/plugin-services-content';
 import eventsServicePlugin from '@berth/plugin-services-events';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
@@ -13,6 +14,7 @@ import versionServicePlugin from '@berth/plugin-services-version';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,
+  snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
   gcSchedulerPlugin,
