@@ -3,6 +3,7 @@ import { exchangePlugin, type AnyPluginManifest } from '@berth/core';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import contentServicePlugin from '@berth/plugin-services-content';
 import eventsServicePlugin from '@berth/plugin-services-events';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
@@ -15,6 +16,7 @@ import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,
   overlaySnapshotterPlugin,
+  snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
   gcSchedulerPlugin,
