@@ -11,9 +11,11 @@ import introspectionServicePlugin from '@berth/plugin-services-introspection';
 import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import versionServicePlugin from '@berth/plugin-services-version';
+import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,
+  overlaySnapshotterPlugin,
   snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,

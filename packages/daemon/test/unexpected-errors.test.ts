@@ -7,8 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hasCtr, startBerthd, type Berthd } from './harness.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/misbehaving-plugin.mjs', import.meta.url));
+// The fault fires this long after the fixture's init: well after berthd serves, since plugins start in parallel
+// and the slowest (the overlayfs probe mounts an overlay) can take several hundred ms on a loaded machine.
 const config = (fault: string) =>
-  `plugin_packages = ["${fixture}"]\n[plugins."io.example.fixture.v1.misbehaving"]\nfault = "${fault}"\ndelay_ms = 300`;
+  `plugin_packages = ["${fixture}"]\n[plugins."io.example.fixture.v1.misbehaving"]\nfault = "${fault}"\ndelay_ms = 3000`;
 
 async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
