@@ -24,4 +24,5 @@ export * from './digest/index.js';
 export * from './labels/index.js';
 export * from './fs/index.js';
 export * from './content/index.js';
+export * from './snapshots/index.js';
 export * from './util/time-slice.js';

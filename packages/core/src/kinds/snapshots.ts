@@ -41,8 +41,10 @@ export type SnapshotScope = 'namespaced' | 'raw';
 
 /**
  * containerd's snapshots.Snapshotter. Keys and names share one space per snapshotter (and, namespaced, per
- * namespace). Errors are errdefs: NotFound for an unknown key, AlreadyExists for a key in use, FailedPrecondition
- * for a commit of a view, a remove of a snapshot that has children, a parent that is not committed.
+ * namespace). Errors are errdefs: NotFound for an unknown key or parent, AlreadyExists for a key in use,
+ * FailedPrecondition for a commit of anything but an active snapshot, the mounts of a committed one, a remove of a
+ * snapshot that has children; InvalidArgument for a parent that is not committed (as containerd's storage says)
+ * and an empty key or name. @berth/core/testing's describeSnapshotterConformance checks all of it.
  */
 export interface Snapshotter<S extends SnapshotScope = 'namespaced'> {
   readonly scope: S;

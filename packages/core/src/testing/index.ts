@@ -3,3 +3,4 @@ export * from './content-conformance.js';
 export * from './memory-content-store.js';
 export * from './helpers.js';
 export * from './tmpfs.js';
+export * from './snapshotter-conformance.js';
