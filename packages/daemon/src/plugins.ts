@@ -9,6 +9,7 @@ import healthServicePlugin from '@berth/plugin-services-healthcheck';
 import introspectionServicePlugin from '@berth/plugin-services-introspection';
 import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
+import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import versionServicePlugin from '@berth/plugin-services-version';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
@@ -22,5 +23,6 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   healthServicePlugin,
   leasesServicePlugin,
   namespacesServicePlugin,
+  snapshotsServicePlugin,
   versionServicePlugin,
 ];

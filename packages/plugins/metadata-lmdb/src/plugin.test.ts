@@ -21,7 +21,7 @@ import {
 import { createMemoryContentStore, createTestHost, override, type TestHost } from '@berth/core/testing';
 import { lmdbPlugin } from './plugin.js';
 import { putBlob } from './testing-fixtures/harness.js';
-import { MemorySnapshotter } from './testing-fixtures/memory-snapshotter.js';
+import { MemorySnapshotter } from '@berth/core/testing';
 
 /** Two snapshotter plugins of the test's own, so that the store gets them by id as it gets overlayfs and native. */
 const memSnapshotter = (id: string, raw: MemorySnapshotter) =>

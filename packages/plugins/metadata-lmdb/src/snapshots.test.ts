@@ -4,7 +4,7 @@ import { expectFailure } from '@berth/core/testing';
 import { keys, type ContainerRecord } from './schema.js';
 import { inheritedLabels } from './snapshots.js';
 import { createHarness, ctxOf, putBlob, type Harness } from './testing-fixtures/harness.js';
-import { MemorySnapshotter } from './testing-fixtures/memory-snapshotter.js';
+import { MemorySnapshotter } from '@berth/core/testing';
 
 const ctx = ctxOf('default');
 
@@ -65,7 +65,7 @@ describe('namespaced snapshotters', () => {
     const before = raw.calls.filter((c) => c.method === 'prepare' || c.method === 'view').length;
     await expectFailure(sn.prepare(ctx, 'active', ''), 'already-exists', 'snapshot "active"');
     await expectFailure(sn.prepare(ctx, 'x', 'nope'), 'not-found', 'parent snapshot nope does not exist');
-    await expectFailure(sn.view(ctx, 'x', 'active'), 'failed-precondition', 'parent snapshot active is not committed');
+    await expectFailure(sn.view(ctx, 'x', 'active'), 'invalid-argument', 'parent snapshot active is not committed');
     await expectFailure(sn.prepare(ctxOf('other'), 'x', 'active'), 'not-found');
     await expectFailure(sn.prepare(ctx, '', ''), 'invalid-argument');
     await expectFailure(sn.prepare(ctx, 'a\0b', ''), 'invalid-argument');

@@ -1,5 +1,6 @@
 import { publishEvent } from '@berth/api';
 import {
+  adaptSnapshot,
   AlreadyExistsError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -25,7 +26,7 @@ import {
 } from '@berth/core';
 import type { Database } from './database.js';
 import { KeyedLock } from './keyed-lock.js';
-import { adaptLabelled, applyLabelUpdate, cleanLabels, labelsLostSomething } from './labels.js';
+import { applyLabelUpdate, cleanLabels, labelsLostSomething } from './labels.js';
 import { addToContextLease, checkContextLease, removeFromContextLease, requireNamespace } from './leases.js';
 import { ensureNamespace } from './namespaces.js';
 import { RWLock } from './rwlock.js';
@@ -190,7 +191,7 @@ export class LmdbSnapshotter implements Snapshotter, BackendSweeper {
         return { bkey: `${ns}/${this.db.nextSnapshotSequence(r)}/${key}`, bparent };
       });
       if (bparent && (await this.raw.stat(rc, bparent)).kind !== 'committed') {
-        throw new FailedPreconditionError(`parent snapshot ${parent} is not committed`);
+        throw new InvalidArgumentError(`parent snapshot ${parent} is not committed`);
       }
 
       let mounts: Mount[] = [];
@@ -362,7 +363,7 @@ export class LmdbSnapshotter implements Snapshotter, BackendSweeper {
         throw err;
       }
       const info = overlay(backend, key[4]!, value);
-      if (await filter.match(adaptLabelled({ kind: info.kind, name: info.name, parent: info.parent }, info.labels))) yield info;
+      if (await filter.match(adaptSnapshot(info))) yield info;
       await slice.pause();
     }
   }

@@ -1,27 +1,18 @@
 /**
- * A raw snapshotter that keeps its snapshots in memory (tests of the namespaced layer only): kinds, parents,
- * labels and the rules of containerd's storage (committed parents, no remove with children), with fake bind mounts.
- * `calls` records every call by method, `fail` makes the next call of a method throw.
+ * A raw snapshotter that keeps only records in memory, for the tests of what sits on one (the metadata plugin's
+ * namespaced snapshotters, a service): kinds, parents, labels and the rules of containerd's storage (a committed
+ * parent, commit of active snapshots only, no remove with children). Its mounts are fake bind mounts of paths that
+ * do not exist, so it does not pass (and is not for) the snapshotter conformance suite. `calls` records every call,
+ * `fail(method, err)` makes the next call of a method throw.
  */
-import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-  adaptObject,
-  applyLabelUpdate,
-  cleanLabels,
-  parseFilters,
-  type Mount,
-  type OpContext,
-  type RawSnapshotter,
-  type SnapshotInfo,
-  type SnapshotKind,
-  type SnapshotOptions,
-  type SnapshotUsage,
-} from '@berth/core';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errdefs/index.js';
+import { parseFilters } from '../filters/filter.js';
+import type { OpContext } from '../kinds/context.js';
+import type { Mount, RawSnapshotter, SnapshotInfo, SnapshotKind, SnapshotOptions, SnapshotUsage } from '../kinds/snapshots.js';
+import { applyLabelUpdate, cleanLabels } from '../labels/labels.js';
+import { adaptSnapshot } from '../snapshots/adaptor.js';
 
-interface Entry {
+export interface MemorySnapshot {
   id: number;
   kind: SnapshotKind;
   parent: string;
@@ -32,7 +23,7 @@ interface Entry {
 
 export class MemorySnapshotter implements RawSnapshotter {
   readonly scope = 'raw' as const;
-  readonly snapshots = new Map<string, Entry>();
+  readonly snapshots = new Map<string, MemorySnapshot>();
   readonly calls: Array<{ method: string; args: unknown[] }> = [];
   private readonly failures = new Map<string, Error>();
   private next = 1;
@@ -52,13 +43,13 @@ export class MemorySnapshotter implements RawSnapshotter {
     }
   }
 
-  private get(key: string): Entry {
+  private get(key: string): MemorySnapshot {
     const entry = this.snapshots.get(key);
     if (!entry) throw new NotFoundError(`snapshot ${key} does not exist`);
     return entry;
   }
 
-  private info(name: string, e: Entry): SnapshotInfo {
+  private info(name: string, e: MemorySnapshot): SnapshotInfo {
     return { kind: e.kind, name, parent: e.parent, labels: { ...e.labels }, createdAt: e.createdAt, updatedAt: e.updatedAt };
   }
 
@@ -82,18 +73,21 @@ export class MemorySnapshotter implements RawSnapshotter {
 
   async mounts(_ctx: OpContext, key: string): Promise<Mount[]> {
     this.enter('mounts', key);
-    return this.mountsOf(this.get(key));
+    const e = this.get(key);
+    if (e.kind === 'committed') throw new FailedPreconditionError(`snapshot ${key} is committed: it has no mounts`);
+    return this.mountsOf(e);
   }
 
-  private mountsOf(e: Entry): Mount[] {
+  private mountsOf(e: MemorySnapshot): Mount[] {
     return [{ type: 'bind', source: `/fake/${e.id}/fs`, options: [e.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
   }
 
   private create(kind: SnapshotKind, key: string, parent: string, options?: SnapshotOptions): Mount[] {
+    if (!key) throw new InvalidArgumentError('snapshot key must not be empty');
     if (this.snapshots.has(key)) throw new AlreadyExistsError(`snapshot ${key}`);
     if (parent && this.get(parent).kind !== 'committed') throw new InvalidArgumentError(`parent ${parent} is not committed snapshot`);
     const now = new Date();
-    const e: Entry = { id: this.next++, kind, parent, labels: cleanLabels(options?.labels), createdAt: now, updatedAt: now };
+    const e: MemorySnapshot = { id: this.next++, kind, parent, labels: cleanLabels(options?.labels), createdAt: now, updatedAt: now };
     this.snapshots.set(key, e);
     return this.mountsOf(e);
   }
@@ -130,7 +124,7 @@ export class MemorySnapshotter implements RawSnapshotter {
     const filter = parseFilters(filters ?? []);
     for (const [name, e] of [...this.snapshots]) {
       const info = this.info(name, e);
-      if (await filter.match(adaptObject({ ...info }))) yield info;
+      if (await filter.match(adaptSnapshot(info))) yield info;
     }
   }
 
@@ -143,4 +137,8 @@ export class MemorySnapshotter implements RawSnapshotter {
   keysOf(method: string): unknown[] {
     return this.calls.filter((c) => c.method === method).map((c) => c.args[0]);
   }
+}
+
+export function createMemorySnapshotter(): MemorySnapshotter {
+  return new MemorySnapshotter();
 }
