@@ -26,3 +26,4 @@ export * from './fs/index.js';
 export * from './content/index.js';
 export * from './snapshots/index.js';
 export * from './util/time-slice.js';
+export * from './util/mutex.js';

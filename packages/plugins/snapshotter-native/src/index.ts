@@ -1,0 +1,3 @@
+export { default, snapshotterNativePlugin } from './plugin.js';
+export { NativeSnapshotter, type NativeSnapshotterOptions } from './native-snapshotter.js';
+export { nativeSnapshotterConfigDefaults, nativeSnapshotterConfigSchema, type NativeSnapshotterConfig } from './config.js';
