@@ -1,2 +1,3 @@
 export * from './errdefs.js';
 export * from './system.js';
+export * from './db-commit.js';

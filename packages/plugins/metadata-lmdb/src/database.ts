@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
-import { FailedPreconditionError, UnavailableError, type Logger } from '@berth/core';
-import { commitFailure, isCommitFailure } from './commit-error.js';
+import { FailedPreconditionError, UnavailableError, dbCommitFailure, isDbCommitFailure, type Logger } from '@berth/core';
 import { RWLock } from './rwlock.js';
 import { INGEST_SEQ_KEY, SCHEMA_VERSION, SNAPSHOT_SEQ_KEY, VERSION_KEY, type Key } from './schema.js';
 
@@ -231,7 +230,7 @@ export class Database {
       return result;
     } catch (err) {
       // What `fn` threw comes through unchanged; only lmdb-js's own commit failures are translated.
-      if (isCommitFailure(err)) throw await commitFailure(err, this.path);
+      if (isDbCommitFailure(err)) throw await dbCommitFailure(err, this.path);
       throw err;
     }
   }

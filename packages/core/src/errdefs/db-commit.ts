@@ -1,18 +1,21 @@
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { UnknownError } from '@berth/core';
+import { UnknownError } from './errdefs.js';
 
 /**
+ * A failed commit of an embedded LMDB environment (lmdb-js), as every store on one reports it: the metadata plugin's
+ * and a snapshotter's own record store.
+ *
  * How lmdb-js reports a commit that failed (a full disk, an I/O error): every transaction of the failed batch is
  * rejected with a generic `Commit failed (see commitError for details)` whose `commitError` promise rejects with
  * the real error (a numeric `code`: an errno, or an MDB_* code). Nobody else handles that promise: left alone, it
  * becomes an unhandled rejection.
  */
-interface LmdbCommitFailure extends Error {
+export interface LmdbCommitFailure extends Error {
   readonly commitError: PromiseLike<never>;
 }
 
-export function isCommitFailure(err: unknown): err is LmdbCommitFailure {
+export function isDbCommitFailure(err: unknown): err is LmdbCommitFailure {
   const inner = (err as { commitError?: { then?: unknown } } | null)?.commitError;
   return err instanceof Error && typeof inner?.then === 'function';
 }
@@ -30,7 +33,7 @@ const NEARLY_FULL_BYTES = 1 << 20;
  * The error a caller gets for a failed commit: UnknownError (containerd's class for a full disk: bolt's write
  * error reaches the client as codes.Unknown) worded like Go's `write <path>: no space left on device`.
  */
-export async function commitFailure(err: LmdbCommitFailure, path: string): Promise<UnknownError> {
+export async function dbCommitFailure(err: LmdbCommitFailure, path: string): Promise<UnknownError> {
   const cause = await realCause(err);
   const code = (cause as { code?: unknown } | undefined)?.code;
   let description: string;
