@@ -11,9 +11,13 @@ import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import versionServicePlugin from '@berth/plugin-services-version';
+import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
+import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,
+  overlaySnapshotterPlugin,
+  snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
   gcSchedulerPlugin,
