@@ -3,6 +3,8 @@ import { exchangePlugin, type AnyPluginManifest } from '@berth/core';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
+import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import contentServicePlugin from '@berth/plugin-services-content';
 import eventsServicePlugin from '@berth/plugin-services-events';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
@@ -11,8 +13,6 @@ import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import versionServicePlugin from '@berth/plugin-services-version';
-import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
-import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,

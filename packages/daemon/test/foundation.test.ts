@@ -39,6 +39,7 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd with ctr', () => {
     const byUri = Object.fromEntries(rows.map(([type, id, , status]) => [`${type}.${id}`, status]));
     for (const uri of [
       'io.containerd.content.v1.content',
+      'io.containerd.snapshotter.v1.native',
       'io.containerd.metadata.v1.lmdb',
       'io.containerd.event.v1.exchange',
       'io.containerd.gc.v1.scheduler',
@@ -56,6 +57,10 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd with ctr', () => {
     const content = /Type:\s+io\.containerd\.content\.v1\nID:\s+content\nExports:\s*\n((?:[ \t]+\S+[ \t]+\S+\n)+)/.exec(detailed.stdout);
     expect(content, detailed.stdout).not.toBeNull();
     expect(/^\s+root\s+(\S+)$/m.exec(content![1]!)?.[1]).toBe(`${daemon.root}/io.containerd.content.v1.content`);
+    const native = /Type:\s+io\.containerd\.snapshotter\.v1\nID:\s+native\nPlatforms:\s+(\S+)\nExports:\s*\n((?:[ \t]+\S+[ \t]+\S+\n)+)/.exec(detailed.stdout);
+    expect(native, detailed.stdout).not.toBeNull();
+    expect(native![1]).toBe(`linux/${process.arch === 'x64' ? 'amd64' : process.arch}`);
+    expect(/^\s+root\s+(\S+)$/m.exec(native![2]!)?.[1]).toBe(`${daemon.root}/io.containerd.snapshotter.v1.native`);
     expect(detailed.stdout).toMatch(/ID:\s+namespaces\nRequires:\s+io\.containerd\.metadata\.v1\s+io\.containerd\.event\.v1/);
   });
 

@@ -82,8 +82,8 @@ export class NativeSnapshotter implements RawSnapshotter {
     await chmod(root, 0o700);
     const records = await RecordStore.open(root);
     // Above every directory a crashed run may have left, so that a fresh id never lands on its debris.
-    const highest = Math.max(0, ...(await readdir(join(root, 'snapshots'))).filter((n) => /^(rm-)?[0-9]+$/.test(n)).map((n) => Number(n.replace(RM_PREFIX, ''))));
-    records.allocateId(highest);
+    const ids = (await readdir(join(root, 'snapshots'))).map((n) => /^(?:new-|rm-)?([0-9]+)$/.exec(n)?.[1]).filter((n) => n !== undefined);
+    records.reserveUpTo(Math.max(0, ...ids.map(Number)));
     return new NativeSnapshotter(root, records, options.log ?? nullLogger);
   }
 
@@ -148,6 +148,7 @@ export class NativeSnapshotter implements RawSnapshotter {
 
   private async create(ctx: OpContext, kind: 'active' | 'view', key: string, parent: string, options?: SnapshotOptions): Promise<Mount[]> {
     if (key === '') throw new InvalidArgumentError('snapshot key must not be empty');
+    ctx.signal?.throwIfAborted();
     const labels = cleanLabels(options?.labels);
     validateLabels(labels);
     const { id, parentId } = await this.mutex.run(() => {

@@ -70,9 +70,13 @@ export class RecordStore {
     return false;
   }
 
-  /** A fresh id, above `atLeast` (the largest directory name found on disk, so ids are never reused after a crash). */
-  allocateId(atLeast = 0): string {
-    this.next = Math.max(this.next, atLeast + 1);
+  /** Makes every later id larger than `id` (the largest one found on disk, so ids are never reused after a crash). */
+  reserveUpTo(id: number): void {
+    this.next = Math.max(this.next, id + 1);
+  }
+
+  /** A fresh id. */
+  allocateId(): string {
     return String(this.next++);
   }
 
