@@ -11,6 +11,12 @@ export interface OverlayConfig {
    * `mount_options`). The probe at init mounts with them too, so options this kernel refuses skip the plugin.
    */
   mount_options?: string[];
+  /**
+   * Makes the probe at init fail as on a kernel without overlayfs: it mounts a filesystem type no kernel has
+   * (mount(2) fails with ENODEV), so the plugin is skipped with that reason. For tests of hosts without overlayfs
+   * (`ctr plugins ls` shows it as `skip`, another snapshotter serves); berth's own name, containerd has none.
+   */
+  simulate_unavailable?: boolean;
 }
 
 export const overlayConfigSchema: JSONSchemaType<OverlayConfig> = {
@@ -21,6 +27,7 @@ export const overlayConfigSchema: JSONSchemaType<OverlayConfig> = {
     upperdir_label: { type: 'boolean', nullable: true },
     // No commas or NULs: each item is one option of the comma-joined data string.
     mount_options: { type: 'array', nullable: true, items: { type: 'string', minLength: 1, pattern: '^[^,\\u0000]+$' } },
+    simulate_unavailable: { type: 'boolean', nullable: true },
   },
   required: [],
   additionalProperties: false,

@@ -129,7 +129,7 @@ describe.skipIf(unavailable !== undefined)(`overlay snapshotter${unavailable ? `
     await s.prepare(ctx, 'a', '');
     await expectFailure(s.prepare(ctx, 'a', ''), 'already-exists');
     await expectFailure(s.prepare(ctx, 'b', 'nope'), 'not-found', 'parent');
-    await expectFailure(s.prepare(ctx, 'b', 'a'), 'failed-precondition', 'not a committed snapshot');
+    await expectFailure(s.prepare(ctx, 'b', 'a'), 'invalid-argument', 'not a committed snapshot');
     await s.view(ctx, 'v', '');
     await expectFailure(s.commit(ctx, 'cv', 'v'), 'failed-precondition', 'not active');
     await expectFailure(s.commit(ctx, 'c', 'missing'), 'not-found');

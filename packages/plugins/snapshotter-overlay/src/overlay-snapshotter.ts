@@ -6,13 +6,14 @@ import {
   AlreadyExistsError,
   FailedPreconditionError,
   NotFoundError,
+  InvalidArgumentError,
   TimeSlice,
+  adaptSnapshot,
   applyLabelUpdate,
   cleanLabels,
   fromSystemError,
   parseFilters,
   validateLabels,
-  type Adaptor,
   type Logger,
   type Mount,
   type OpContext,
@@ -269,7 +270,8 @@ export class OverlaySnapshotter implements RawSnapshotter {
 
   private checkedParent(parent: string, record: SnapshotRecord | undefined): SnapshotRecord {
     if (!record) throw new NotFoundError(`parent snapshot ${parent}: not found`);
-    if (record.kind !== 'committed') throw new FailedPreconditionError(`parent ${JSON.stringify(parent)} is not a committed snapshot: failed precondition`);
+    // containerd's storage calls this an invalid argument (the contract in @berth/core follows it).
+    if (record.kind !== 'committed') throw new InvalidArgumentError(`parent ${JSON.stringify(parent)} is not a committed snapshot: invalid argument`);
     return record;
   }
 
@@ -306,25 +308,4 @@ function checkedLabels(labels: SnapshotOptions['labels']): Record<string, string
   const cleaned = cleanLabels(labels);
   validateLabels(cleaned);
   return cleaned;
-}
-
-/**
- * containerd's adaptSnapshot: `kind`, `name`, `parent` (present even when empty), `labels.<key>` (the rest of the
- * path joined with dots, so `labels.containerd.io/gc.root` finds that label).
- */
-function adaptSnapshot(info: SnapshotInfo): Adaptor {
-  return (fieldpath) => {
-    switch (fieldpath[0]) {
-      case 'kind':
-        return info.kind;
-      case 'name':
-        return info.name;
-      case 'parent':
-        return info.parent;
-      case 'labels':
-        return fieldpath.length > 1 && Object.hasOwn(info.labels, fieldpath.slice(1).join('.')) ? info.labels[fieldpath.slice(1).join('.')] : undefined;
-      default:
-        return undefined;
-    }
-  };
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PluginKind, isPluginManifest, pluginUri, rawSnapshotterToken } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
+import nativeSnapshotterPlugin from '@berth/plugin-snapshotter-native';
 import { afterEach, describe, expect, it } from 'vitest';
 import { overlayConfigSchema } from './config.js';
 import overlayDefault, { OverlaySnapshotter, overlaySnapshotterPlugin } from './index.js';
@@ -44,7 +45,8 @@ describe('overlaySnapshotterPlugin', () => {
     const t = await createTestHost({ plugins: [overlaySnapshotterPlugin], required: [URI], dir });
     try {
       const root = join(t.server.root, URI);
-      expect(t.host.list().find((r) => r.uri === URI)).toMatchObject({ status: 'ok', version: PACKAGE_VERSION, exports: { root } });
+      const platform = { os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch };
+      expect(t.host.list().find((r) => r.uri === URI)).toMatchObject({ status: 'ok', version: PACKAGE_VERSION, exports: { root }, platforms: [platform] });
       const byId = t.host.all(rawSnapshotterToken);
       expect([...byId.keys()]).toEqual(['overlayfs']);
       const s = byId.get('overlayfs')!;
@@ -86,6 +88,38 @@ describe('overlaySnapshotterPlugin', () => {
       // Nothing mounted or left behind by the probe.
       const root = join(t.server.root, URI);
       expect(await readdir(root)).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it.skipIf(unavailable !== undefined)('with simulate_unavailable, is skipped as on a kernel without overlayfs (ENODEV), and native still serves', async () => {
+    const dir = await tempDir();
+    const t = await createTestHost({
+      plugins: [overlaySnapshotterPlugin, nativeSnapshotterPlugin],
+      dir,
+      pluginConfig: { [URI]: { simulate_unavailable: true } },
+    });
+    try {
+      const root = join(t.server.root, URI);
+      const record = t.host.list().find((r) => r.uri === URI)!;
+      expect(record.status).toBe('skip');
+      expect(record.platforms).toHaveLength(1);
+      // The probe's directory has a random name; index=off is there where the kernel has the feature.
+      const message = record.error!.message.replaceAll(/probe-[A-Za-z0-9]{6}/g, 'probe-X').replace('"index=off,', '"');
+      const probe = `${root}/probe-X`;
+      expect(message).toBe(
+        `overlayfs is not usable in ${root}: "berth-simulated-no-overlay" mount with options ` +
+          `"workdir=${probe}/work,upperdir=${probe}/upper,lowerdir=${probe}/lower2:${probe}/lower1" ` +
+          `failed: ENODEV: no such device, mount 'overlay' -> '${probe}/merged' (simulate_unavailable is set): skip plugin`,
+      );
+      expect(await readdir(root)).toEqual([]);
+      // The raw snapshotters by id: native only, and it works.
+      const byId = t.host.all(rawSnapshotterToken);
+      expect([...byId.keys()]).toEqual(['native']);
+      await byId.get('native')!.prepare(ctx, 'k', '');
+      expect(await byId.get('native')!.stat(ctx, 'k')).toMatchObject({ kind: 'active', name: 'k' });
+      expect(t.host.list().find((r) => r.uri === 'io.containerd.snapshotter.v1.native')).toMatchObject({ status: 'ok' });
     } finally {
       await t.close();
     }

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { PluginKind, SkipPluginError, coreTokens, definePlugin, rawSnapshotterToken } from '@berth/core';
 import { overlayConfigDefaults, overlayConfigSchema, type OverlayConfig } from './config.js';
 import { OverlaySnapshotter } from './overlay-snapshotter.js';
-import { probeOverlay } from './probe.js';
+import { UNAVAILABLE_FSTYPE, probeOverlay } from './probe.js';
 import { PACKAGE_VERSION } from './version.js';
 
 export const overlaySnapshotterPlugin = definePlugin({
@@ -15,10 +15,16 @@ export const overlaySnapshotterPlugin = definePlugin({
   requires: { dirs: coreTokens.dirs, log: coreTokens.logger },
   config: { schema: overlayConfigSchema, defaults: overlayConfigDefaults },
   async init({ dirs, log }, config: OverlayConfig, ctx) {
+    // Set before the probe, as containerd does: a skipped overlayfs still lists its platform.
+    ctx.meta.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch });
     const root = config.root_path ?? dirs.root;
     await mkdir(root, { recursive: true, mode: 0o700 });
-    const probe = await probeOverlay(root, config.mount_options ?? [], log);
-    if (!probe.ok) throw new SkipPluginError(`overlayfs is not usable in ${root}: ${probe.reason}`);
+    const simulated = config.simulate_unavailable === true;
+    const probe = await probeOverlay(root, config.mount_options ?? [], log, simulated ? { fstype: UNAVAILABLE_FSTYPE } : {});
+    if (!probe.ok) {
+      const why = simulated ? ' (simulate_unavailable is set)' : '';
+      throw new SkipPluginError(`overlayfs is not usable in ${root}: ${probe.reason}${why}`);
+    }
     const snapshotter = await OverlaySnapshotter.open({ root, log, mountOptions: probe.options, upperdirLabel: config.upperdir_label });
     ctx.meta.exports.root = root;
     return snapshotter;

@@ -10,6 +10,14 @@ const PROBE_PREFIX = 'probe-';
 const INDEX_PARAMETER = '/sys/module/overlay/parameters/index';
 const TMPFS_MAGIC = 0x01021994;
 
+/** The filesystem type the probe mounts when told to simulate a kernel without overlayfs (no kernel has it). */
+export const UNAVAILABLE_FSTYPE = 'berth-simulated-no-overlay';
+
+export interface ProbeOptions {
+  /** The filesystem type to mount: `overlay`, or UNAVAILABLE_FSTYPE to fail as a kernel without overlayfs fails. */
+  readonly fstype?: string;
+}
+
 export type ProbeResult = { readonly ok: true; readonly options: readonly string[] } | { readonly ok: false; readonly reason: string };
 
 /**
@@ -23,18 +31,19 @@ export type ProbeResult = { readonly ok: true; readonly options: readonly string
  * not allowed), then the configured `mount_options`; an option the configuration sets itself is not added again.
  * The kernel's other defaults (redirect_dir, metacopy) are left alone, as containerd leaves them.
  */
-export async function probeOverlay(root: string, configured: readonly string[], log: Logger): Promise<ProbeResult> {
+export async function probeOverlay(root: string, configured: readonly string[], log: Logger, probe: ProbeOptions = {}): Promise<ProbeResult> {
+  const fstype = probe.fstype ?? 'overlay';
   await removeStaleProbes(root, log);
   const userxattr = !hasOption(configured, 'userxattr') && (await needsUserXattr(root));
   let reason = '';
   for (const withUserxattr of userxattr ? [true, false] : [false]) {
     const indexKnown = existsSync(INDEX_PARAMETER);
     let options = baseOptions(configured, withUserxattr, indexKnown);
-    let result = await tryOverlay(root, options, log);
+    let result = await tryOverlay(root, options, log, fstype);
     // The first overlay mount of a boot may load the module, and only then does its `index` parameter appear.
     if (result === undefined && !indexKnown && existsSync(INDEX_PARAMETER) && !hasOption(configured, 'index')) {
       options = baseOptions(configured, withUserxattr, true);
-      result = await tryOverlay(root, options, log);
+      result = await tryOverlay(root, options, log, fstype);
     }
     if (result === undefined) return { ok: true, options };
     reason = result;
@@ -50,7 +59,7 @@ function baseOptions(configured: readonly string[], userxattr: boolean, index: b
 }
 
 /** Mounts and exercises one overlay with `options`; returns undefined when it works, else the reason. */
-async function tryOverlay(root: string, options: readonly string[], log: Logger): Promise<string | undefined> {
+async function tryOverlay(root: string, options: readonly string[], log: Logger, fstype: string): Promise<string | undefined> {
   const td = await mkdtemp(join(root, PROBE_PREFIX));
   const at = (name: string) => join(td, name);
   const merged = at('merged');
@@ -62,9 +71,10 @@ async function tryOverlay(root: string, options: readonly string[], log: Logger)
     writeFileSync(join(at('lower1'), 'deleted'), 'lower1');
     const overlay = [...options, `workdir=${at('work')}`, `upperdir=${at('upper')}`, `lowerdir=${at('lower2')}:${at('lower1')}`];
     try {
-      await mountAll([{ type: 'overlay', source: 'overlay', options: overlay }], merged);
+      await mountAll([{ type: fstype, source: 'overlay', options: overlay }], merged);
     } catch (err) {
-      return `overlay mount with options ${JSON.stringify(overlay.join(','))} failed: ${(err as Error).message}`;
+      const what = fstype === 'overlay' ? 'overlay' : JSON.stringify(fstype);
+      return `${what} mount with options ${JSON.stringify(overlay.join(','))} failed: ${(err as Error).message}`;
     }
     mounted = true;
     if ((await readFile(join(merged, 'shadowed'), 'utf8')) !== 'lower2') return 'the lowerdirs do not stack in the order given';
