@@ -3,9 +3,11 @@
  * directory, and a tree read back entry by entry so that a mounted snapshot can be compared with a flat directory
  * that had the same operations applied.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, chown, link, lstat, lutimes, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Mount } from '../kinds/snapshots.js';
 
 /**
@@ -69,9 +71,18 @@ export const symlinkTo = (target: string, path: string): TreeOp =>
     await symlink(target, at(root, path));
   };
 
+/**
+ * Renames `from` to `to`. Where the kernel refuses with EXDEV (overlayfs without redirect_dir, renaming a directory
+ * that comes from a lower layer), it moves as mv does: a copy with everything kept, then the original removed.
+ */
 export const renamePath = (from: string, to: string): TreeOp =>
   async (root) => {
-    await rename(at(root, from), at(root, to));
+    try {
+      await rename(at(root, from), at(root, to));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await promisify(execFile)('/bin/mv', ['-T', '--', at(root, from), at(root, to)]);
+    }
   };
 
 export const createFifo = (path: string, mode = 0o644): TreeOp =>

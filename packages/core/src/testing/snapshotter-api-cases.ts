@@ -4,10 +4,10 @@
  * implicit: the error classes, usage, cleanup, concurrent calls, keys of any shape.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { SnapshotInfo, SnapshotKind } from '../kinds/snapshots.js';
+import type { Mount, SnapshotInfo, SnapshotKind } from '../kinds/snapshots.js';
 import { expectFailure } from './helpers.js';
 import { createFile, ops } from './fstest.js';
 import type { CaseEnv, SnapshotterCase } from './snapshotter-env.js';
@@ -25,14 +25,23 @@ async function committed(env: CaseEnv, name: string, parent = '', labels = env.o
   return name;
 }
 
-/** containerd's baseTestSnapshots: c1 <- c2 committed, a1 on c2 and a2 without parent active, v1 on c2 and v2 without parent views. */
+/** Mounts `mounts` and expects exactly the files that `committed` wrote for each of `layers`, with their content. */
+async function expectLayers(env: CaseEnv, mounts: readonly Mount[], layers: readonly string[]): Promise<void> {
+  await env.withMount(mounts, async (dir) => {
+    expect((await readdir(dir)).sort(), `the tree of ${layers.join(' <- ') || 'an empty snapshot'}`).toEqual(layers.map((n) => n.slice(-20)).sort());
+    for (const n of layers) expect(await env.readText(dir, n.slice(-20))).toBe(n);
+  });
+}
+
+/**
+ * containerd's baseTestSnapshots: c1 <- c2 committed (each with a file of its own), a1 on c2 and a2 without parent
+ * active, v1 on c2 and v2 without parent views.
+ */
 async function baseSnapshots(env: CaseEnv): Promise<Record<'c1' | 'c2' | 'a1' | 'a2' | 'v1' | 'v2', string>> {
   const { sn, ctx } = env;
   const k = { c1: env.key('c1'), c2: env.key('c2'), a1: env.key('a1'), a2: env.key('a2'), v1: env.key('v1'), v2: env.key('v2') };
-  await sn.prepare(ctx, `${k.c1}-a`, '', env.opt);
-  await sn.commit(ctx, k.c1, `${k.c1}-a`, env.opt);
-  await sn.prepare(ctx, `${k.c2}-a`, k.c1, env.opt);
-  await sn.commit(ctx, k.c2, `${k.c2}-a`, env.opt);
+  await committed(env, k.c1);
+  await committed(env, k.c2, k.c1);
   await sn.prepare(ctx, k.a1, k.c2, env.opt);
   await sn.prepare(ctx, k.a2, '', env.opt);
   await sn.view(ctx, k.v1, k.c2, env.opt);
@@ -71,6 +80,10 @@ async function statKinds(env: CaseEnv): Promise<void> {
   const view = env.key('view');
   await sn.view(ctx, view, name, env.opt);
   expect(await sn.stat(ctx, view)).toMatchObject({ name: view, kind: 'view', parent: name });
+  await env.withMount(await sn.mounts(ctx, view), async (dir) => {
+    expect(await readdir(dir)).toEqual(['foo']);
+    expect(await env.readText(dir, 'foo')).toBe('foo\n');
+  });
 }
 
 async function labelsAtCreation(env: CaseEnv): Promise<void> {
@@ -153,6 +166,10 @@ async function update(env: CaseEnv): Promise<void> {
     expect(after.labels).toEqual(expected);
   }
   await expectFailure(sn.update(ctx, { name: env.key('missing'), labels: {} }), 'not-found');
+  // Labels are records only: every snapshot still mounts with its tree.
+  for (const key of [k.a1, k.v1]) await expectLayers(env, await sn.mounts(ctx, key), [k.c1, k.c2]);
+  for (const key of [k.a2, k.v2]) await expectLayers(env, await sn.mounts(ctx, key), []);
+  await expectLayers(env, await sn.view(ctx, env.key('c1-view'), k.c1, env.opt), [k.c1]);
 }
 
 /** containerd's checkRemove: keys are free again once removed. */
@@ -269,12 +286,10 @@ async function walk(env: CaseEnv): Promise<void> {
   const root = { labels: { 'containerd.io/gc.root': 'check-walk' } };
   const k = (n: string) => env.key(n);
   await sn.prepare(ctx, k('a-np'), '', root);
-  await sn.prepare(ctx, k('p-tmp'), '', root);
-  await sn.commit(ctx, k('p'), k('p-tmp'), root);
+  await committed(env, k('p'), '', root.labels);
   await sn.prepare(ctx, k('a'), k('p'), root);
   await sn.view(ctx, k('v'), k('p'), root);
-  await sn.prepare(ctx, k('p-wl-tmp'), '', root);
-  await sn.commit(ctx, k('p-wl'), k('p-wl-tmp'), { labels: { l: '1', 'containerd.io/gc.root': 'check-walk' } });
+  await committed(env, k('p-wl'), '', { l: '1', 'containerd.io/gc.root': 'check-walk' });
   await sn.prepare(ctx, k('a-wl'), k('p-wl'), { labels: { l: '2', 'containerd.io/gc.root': 'check-walk' } });
   await sn.view(ctx, k('v-wl'), k('p-wl'), { labels: { l: '3', 'containerd.io/gc.root': 'check-walk' } });
   await sn.prepare(ctx, k('a-np-wl'), '', { labels: { l: '2', 'containerd.io/gc.root': 'check-walk' } });
@@ -296,6 +311,10 @@ async function walk(env: CaseEnv): Promise<void> {
   for (const [matches, filters] of table) {
     expect(await names(env, filters), `walk ${JSON.stringify(filters)}`).toEqual(matches.map(k).sort());
   }
+  // What walk found mounts with its parents' trees.
+  for (const key of ['a', 'v']) await expectLayers(env, await sn.mounts(ctx, k(key)), [k('p')]);
+  for (const key of ['a-wl', 'v-wl']) await expectLayers(env, await sn.mounts(ctx, k(key)), [k('p-wl')]);
+  await expectLayers(env, await sn.mounts(ctx, k('a-np')), []);
 }
 
 /** containerd's checkStatInWalk: what walk yields is what stat says. */
@@ -430,8 +449,10 @@ async function closeTwice(env: CaseEnv): Promise<void> {
   const closable = sn as { close?: () => Promise<void> | void };
   if (typeof closable.close !== 'function') env.skip('this snapshotter has no close()');
   const n = env.key('closeTwice');
-  await sn.prepare(ctx, `${n}-prepare`, '', env.opt);
+  await env.apply(await sn.prepare(ctx, `${n}-prepare`, '', env.opt), createFile('/before-close', 'x'));
   await sn.commit(ctx, n, `${n}-prepare`, env.opt);
+  await env.withMount(await sn.view(ctx, `${n}-view`, n, env.opt), async (dir) => expect(await env.readText(dir, 'before-close')).toBe('x'));
+  await sn.remove(ctx, `${n}-view`);
   await sn.remove(ctx, n);
   await closable.close!.call(sn);
   await closable.close!.call(sn);

@@ -112,8 +112,9 @@ export class CaseEnv {
   }
 
   /**
-   * containerd's checkSnapshots: each operation becomes one committed layer on top of the previous one, and after
-   * each commit a view of it must equal a flat directory that had all operations so far applied. Returns the names.
+   * containerd's checkSnapshots: each operation becomes one committed layer on top of the previous one (applied
+   * through the mounts that Mounts returns), and after each commit a view of it must equal a flat directory that
+   * had all operations so far applied. Returns the names.
    */
   async checkLayers(layers: readonly TreeOp[], options?: ReadTreeOptions, prefix = 'layer'): Promise<string[]> {
     const flat = await this.dir('flat');
@@ -122,7 +123,9 @@ export class CaseEnv {
     for (const [i, layer] of layers.entries()) {
       const name = this.key(`${prefix}-${i}`);
       const active = `${name}-active`;
-      await this.apply(await this.sn.prepare(this.ctx, active, parent, this.opt), layer);
+      await this.sn.prepare(this.ctx, active, parent, this.opt);
+      // What Mounts returns (the other cases mount what Prepare returned; 'mounts returns ...' checks they agree).
+      await this.apply(await this.sn.mounts(this.ctx, active), layer);
       await this.sn.commit(this.ctx, name, active, this.opt);
       await layer(flat, this.sys);
       await this.expectSnapshot(name, flat, options);

@@ -19,6 +19,7 @@ import {
   hardlink,
   ops,
   removeAll,
+  renamePath,
   setTimes,
   setXattr,
   symlinkTo,
@@ -325,6 +326,34 @@ export const treeCases: readonly SnapshotterCase[] = [
         .checkLayers([
           ops(createDir('/dir1', 0o700), createFile('/dir1/f1', 'Hello'), createDir('/dir2', 0o700), createFile('/dir2/f2', '...')),
           ops(createDir('/dir3', 0o700), createFile('/dir3/f1', 'Hello'), removeAll('/dir1'), hardlink('/dir2/f2', '/dir3/f2'), removeAll('/dir2/f2')),
+        ])
+        .then(() => undefined),
+  },
+  {
+    // containerd's checkRename (which it skips on overlay, where renaming a lower directory fails with EXDEV unless
+    // redirect_dir is on; renamePath then moves as mv does). A file renamed over one from below, a file renamed from
+    // below, a directory from below renamed with its contents, a file moved out of a lower directory.
+    name: 'renames over lower layers',
+    run: (env) =>
+      env
+        .checkLayers([
+          ops(
+            createDir('/dir1', 0o700),
+            createDir('/dir1/sub', 0o750),
+            createFile('/dir1/sub/deep', 'deep'),
+            createDir('/somefiles', 0o700),
+            createFile('/somefiles/f1', 'was here first!'),
+            createFile('/somefiles/f2', 'nothing interesting'),
+            createFile('/somefiles/f4', 'moving out', 0o600),
+          ),
+          ops(
+            renamePath('/dir1', '/dir2'),
+            createFile('/somefiles/f1-overwrite', 'new content 1'),
+            renamePath('/somefiles/f1-overwrite', '/somefiles/f1'),
+            renamePath('/somefiles/f2', '/somefiles/f3'),
+            renamePath('/somefiles/f4', '/dir2/f4'),
+          ),
+          ops(createDir('/dir1', 0o755), createFile('/dir1/again', 'a new dir1'), renamePath('/dir2/sub/deep', '/dir1/deep')),
         ])
         .then(() => undefined),
   },

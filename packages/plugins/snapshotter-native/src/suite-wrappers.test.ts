@@ -2,7 +2,7 @@
 // metadata plugin does: its own key space over the raw store) must pass every case; wrappers that each break one
 // promise must make the case about that promise fail, which shows that the suite's cases can fail.
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -114,6 +114,22 @@ const mutations: [string, ReturnType<typeof broken>][] = [
       const prepare = w.prepare;
       // Ignores the parent: a fresh empty snapshot.
       return { prepare: (ctx, key, _parent, o) => prepare(ctx, key, '', o) };
+    }),
+  ],
+  [
+    'renames over lower layers',
+    broken((w) => {
+      const prepare = w.prepare;
+      // Copies the parent's tree but leaves out what sits in subdirectories (a shallow copy).
+      return {
+        prepare: async (ctx, key, parent, o) => {
+          const mounts = await prepare(ctx, key, parent, o);
+          for (const entry of await readdir(mounts[0]!.source, { withFileTypes: true })) {
+            if (entry.isDirectory()) for (const inner of await readdir(join(mounts[0]!.source, entry.name))) await rm(join(mounts[0]!.source, entry.name, inner), { recursive: true });
+          }
+          return mounts;
+        },
+      };
     }),
   ],
   [
