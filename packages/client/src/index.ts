@@ -17,3 +17,4 @@ export {
   toContentInfo,
   toIngestStatus,
 } from './proxy/content-store.js';
+export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.js';

@@ -4,14 +4,15 @@ import contentLocalPlugin from '@berth/plugin-content-local';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
+import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import contentServicePlugin from '@berth/plugin-services-content';
 import eventsServicePlugin from '@berth/plugin-services-events';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
 import introspectionServicePlugin from '@berth/plugin-services-introspection';
 import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
+import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import versionServicePlugin from '@berth/plugin-services-version';
-import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,
@@ -26,5 +27,6 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   healthServicePlugin,
   leasesServicePlugin,
   namespacesServicePlugin,
+  snapshotsServicePlugin,
   versionServicePlugin,
 ];

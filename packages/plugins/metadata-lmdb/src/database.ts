@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
 import { FailedPreconditionError, UnavailableError, dbCommitFailure, isDbCommitFailure, type Logger } from '@berth/core';
 import { RWLock } from './rwlock.js';
-import { INGEST_SEQ_KEY, SCHEMA_VERSION, VERSION_KEY, type Key } from './schema.js';
+import { INGEST_SEQ_KEY, SCHEMA_VERSION, SNAPSHOT_SEQ_KEY, VERSION_KEY, type Key } from './schema.js';
 
 export type MutationKind = 'delete' | 'write';
 
@@ -138,8 +138,9 @@ export interface Mutation {
  * - every mutation holds the GC lock shared for its whole duration (its metadata transactions *and* the raw content
  *   store calls that must be atomic with them, such as a backend commit followed by the blob record);
  * - garbage collection holds it exclusively, so it never observes a half-done mutation (containerd's wlock);
- * - `dirty` counts deleting mutations since the last collection and `dirtyContent` says whether the raw content store
- *   may hold unreferenced data (containerd's dirty / dirtyCS).
+ * - `dirty` counts deleting mutations since the last collection, `dirtyContent` says whether the raw content store
+ *   may hold unreferenced data and `dirtySnapshotters` which raw snapshotters may (containerd's dirty / dirtyCS /
+ *   dirtySS).
  */
 export class Database {
   readonly records: Records;
@@ -148,6 +149,8 @@ export class Database {
   dirty = 0;
   /** True at start so that the first collection also sweeps whatever a crash may have orphaned. */
   dirtyContent = true;
+  /** Raw snapshotters that may hold snapshots no record names; `all` at start, for the same reason as dirtyContent. */
+  dirtySnapshotters: Set<string> | 'all' = 'all';
   private closed = false;
   private readonly listeners = new Set<(kind: MutationKind) => void>();
 
@@ -277,6 +280,18 @@ export class Database {
     const next = (records.get<number>(INGEST_SEQ_KEY) ?? 0) + 1;
     records.put(INGEST_SEQ_KEY, next);
     return next;
+  }
+
+  /** Allocates the next backend snapshot counter inside a transaction. */
+  nextSnapshotSequence(records: Records): number {
+    const next = (records.get<number>(SNAPSHOT_SEQ_KEY) ?? 0) + 1;
+    records.put(SNAPSHOT_SEQ_KEY, next);
+    return next;
+  }
+
+  /** Notes that a raw snapshotter may now hold a snapshot no record names. */
+  markSnapshotterDirty(name: string): void {
+    if (this.dirtySnapshotters !== 'all') this.dirtySnapshotters.add(name);
   }
 
   onMutation(listener: (kind: MutationKind) => void): () => void {

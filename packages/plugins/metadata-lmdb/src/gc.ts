@@ -1,5 +1,6 @@
 import { LEASE_EXPIRE_LABEL, LEASE_FLAT_LABEL, isNotFound, type GCStats, type Labels, type RawContentStore } from '@berth/core';
 import type { Database, Records } from './database.js';
+import type { BackendSweeper } from './snapshots.js';
 import {
   depth,
   keys,
@@ -141,17 +142,31 @@ export function mark(records: Records, now: number, onInvalidExpiry?: (ns: strin
   };
 }
 
-interface SweepResult {
+export interface SweepResult {
   content: number;
   ingests: number;
   leases: number;
+  snapshots: number;
   removedDigests: Set<string>;
   removedBackendRefs: Set<string>;
+  /** Backend keys of the removed snapshot records, by snapshotter. */
+  removedSnapshots: Map<string, Set<string>>;
 }
 
-/** Removes every lease, ingest and blob record that the mark phase did not reach (snapshots: not yet). */
+/**
+ * Removes every lease, ingest, blob and snapshot record that the mark phase did not reach. A removed snapshot's
+ * link in its parent's children goes too (containerd leaves it, and the parent can then never be removed).
+ */
 export function sweep(records: Records, marked: Marked): SweepResult {
-  const result: SweepResult = { content: 0, ingests: 0, leases: 0, removedDigests: new Set(), removedBackendRefs: new Set() };
+  const result: SweepResult = {
+    content: 0,
+    ingests: 0,
+    leases: 0,
+    snapshots: 0,
+    removedDigests: new Set(),
+    removedBackendRefs: new Set(),
+    removedSnapshots: new Map(),
+  };
   for (const ns of records.childNames(keys.root)) {
     for (const { key } of records.entries<LeaseRecord>(keys.leases(ns), depth.lease)) {
       if (marked.has('lease', ns, key[3]!)) continue;
@@ -169,6 +184,18 @@ export function sweep(records: Records, marked: Marked): SweepResult {
       records.remove(keys.blob(ns, key[4]!));
       result.removedDigests.add(key[4]!);
       result.content++;
+    }
+    for (const snapshotter of records.childNames(keys.snapshots(ns))) {
+      for (const { key, value } of records.entries<SnapshotRecord>(keys.snapshotter(ns, snapshotter), depth.snapshot)) {
+        const name = key[4]!;
+        if (marked.has('snapshot', ns, `${snapshotter}/${name}`)) continue;
+        records.removeTree(keys.snapshot(ns, snapshotter, name));
+        if (value.parent) records.remove(keys.snapshotChild(ns, snapshotter, value.parent, name));
+        let removed = result.removedSnapshots.get(snapshotter);
+        if (!removed) result.removedSnapshots.set(snapshotter, (removed = new Set()));
+        removed.add(value.name);
+        result.snapshots++;
+      }
     }
   }
   return result;
@@ -189,16 +216,58 @@ export function backendReferences(records: Records): { digests: Set<string>; ing
   return { digests, ingestRefs };
 }
 
-/** Mark and sweep over the metadata, then over the raw content store (containerd's GarbageCollect). */
+/**
+ * Mark and sweep over the metadata, then over the raw content store and the raw snapshotters (containerd's
+ * GarbageCollect). The records and the content backend are swept holding the database lock exclusively; each raw
+ * snapshotter whose records changed is swept after that, under its own lock only (containerd's cleanupSnapshotter
+ * runs after wlock is released too), so that removing big trees holds back no content or lease writes.
+ */
 export class GarbageCollector {
   constructor(
     private readonly db: Database,
     private readonly raw: RawContentStore,
+    private readonly snapshotters: ReadonlyMap<string, BackendSweeper> = new Map(),
   ) {}
 
-  collect(): Promise<GCStats> {
+  async collect(): Promise<GCStats> {
     const startedAt = new Date();
     const t0 = performance.now();
+    const meta = await this.collectRecords();
+    let orphanSnapshots = 0;
+    const names = meta.dirtySnapshotters === 'all' ? [...this.snapshotters.keys()] : [...meta.dirtySnapshotters];
+    for (const name of names) {
+      const snapshotter = this.snapshotters.get(name);
+      if (!snapshotter) continue;
+      try {
+        const removed = await snapshotter.sweepBackend();
+        const swept = meta.swept.removedSnapshots.get(name);
+        orphanSnapshots += removed.filter((key) => !swept?.has(key)).length;
+      } catch (err) {
+        // Left dirty: the next collection retries.
+        this.db.markSnapshotterDirty(name);
+        this.db.log.warn('snapshot garbage collection failed', { snapshotter: name, error: err });
+      }
+    }
+    const stats: GCStats = {
+      startedAt,
+      durationMs: performance.now() - t0,
+      removed: {
+        content: meta.swept.content + meta.orphanBlobs,
+        ingests: meta.swept.ingests + meta.orphanIngests,
+        snapshots: meta.swept.snapshots + orphanSnapshots,
+        leases: meta.swept.leases,
+      },
+    };
+    this.db.log.debug('garbage collected', { d: `${stats.durationMs.toFixed(1)}ms`, ...stats.removed });
+    return stats;
+  }
+
+  private collectRecords(): Promise<{
+    swept: SweepResult;
+    orphanBlobs: number;
+    orphanIngests: number;
+    dirtySnapshotters: ReadonlySet<string> | 'all';
+  }> {
     return this.db.exclusive(async () => {
       let swept: SweepResult;
       try {
@@ -233,18 +302,10 @@ export class GarbageCollector {
           this.db.log.warn('content garbage collection failed', { error: err });
         }
       }
-      const stats: GCStats = {
-        startedAt,
-        durationMs: performance.now() - t0,
-        removed: {
-          content: swept.content + orphanBlobs,
-          ingests: swept.ingests + orphanIngests,
-          snapshots: 0,
-          leases: swept.leases,
-        },
-      };
-      this.db.log.debug('garbage collected', { d: `${stats.durationMs.toFixed(1)}ms`, ...stats.removed });
-      return stats;
+      for (const name of swept.removedSnapshots.keys()) this.db.markSnapshotterDirty(name);
+      const dirtySnapshotters = this.db.dirtySnapshotters;
+      this.db.dirtySnapshotters = new Set();
+      return { swept, orphanBlobs, orphanIngests, dirtySnapshotters };
     });
   }
 

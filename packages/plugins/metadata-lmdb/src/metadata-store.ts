@@ -9,19 +9,24 @@ import type {
   Logger,
   NamespaceStore,
   RawContentStore,
+  RawSnapshotter,
+  SnapshotterSet,
 } from '@berth/core';
 import { LmdbContentStore } from './content.js';
 import { Database, type MutationKind } from './database.js';
 import { GarbageCollector } from './gc.js';
 import { LmdbLeaseManager } from './leases.js';
 import { LmdbNamespaceStore } from './namespaces.js';
+import { LmdbSnapshotter, LmdbSnapshotterSet } from './snapshots.js';
 
 export interface LmdbMetadataStoreOptions {
   /** The LMDB file, e.g. `<plugin root>/meta.lmdb`. */
   readonly path: string;
   /** The raw (not namespaced) content store. */
   readonly content: RawContentStore;
-  /** Where `/content/delete` goes when a blob is deleted from a namespace. */
+  /** The raw snapshotters by name (plugin id); each gets a namespaced view in `snapshotters`. */
+  readonly snapshotters?: ReadonlyMap<string, RawSnapshotter>;
+  /** Where `/content/delete` and `/snapshot/*` go. */
   readonly events?: EventPublisher;
   readonly log: Logger;
   /** `shared` (default): a blob in the backend can be linked into another namespace by its digest. */
@@ -34,13 +39,16 @@ export interface LmdbMetadataStoreOptions {
 }
 
 /**
- * The metadata store on one LMDB environment: namespaces, namespaced content, leases and garbage collection. The
- * plugin provides each under its own token; the object itself is what garbage collection marks and sweeps.
+ * The metadata store on one LMDB environment: namespaces, namespaced content, namespaced snapshotters, leases and
+ * garbage collection. The plugin provides each under its own token; the object itself is what garbage collection
+ * marks and sweeps.
  */
 export class LmdbMetadataStore implements GarbageCollectable {
   readonly namespaces: NamespaceStore;
   readonly content: ContentStore;
   readonly leases: LeaseManager;
+  private readonly snapshotterMap: ReadonlyMap<string, LmdbSnapshotter>;
+  private readonly snapshotterSet: LmdbSnapshotterSet;
   private readonly gc: GarbageCollector;
 
   private constructor(
@@ -54,7 +62,11 @@ export class LmdbMetadataStore implements GarbageCollectable {
       ingestExpiryMs: options.ingestExpiryMs ?? 24 * 60 * 60 * 1000,
     });
     this.leases = new LmdbLeaseManager(db);
-    this.gc = new GarbageCollector(db, raw);
+    this.snapshotterMap = new Map(
+      [...(options.snapshotters ?? new Map<string, RawSnapshotter>())].map(([name, sn]) => [name, new LmdbSnapshotter(name, sn, db, options.events)]),
+    );
+    this.snapshotterSet = new LmdbSnapshotterSet(this.snapshotterMap);
+    this.gc = new GarbageCollector(db, raw, this.snapshotterMap);
   }
 
   static async open(options: LmdbMetadataStoreOptions): Promise<LmdbMetadataStore> {
@@ -84,6 +96,11 @@ export class LmdbMetadataStore implements GarbageCollectable {
     ];
   }
 
+  /** The namespaced snapshotters by name (`snapshottersToken`). */
+  get snapshotters(): SnapshotterSet {
+    return this.snapshotterSet;
+  }
+
   /** This store as what garbage collection marks and sweeps (`collectableToken`). */
   get collectable(): GarbageCollectable {
     return this;
@@ -107,9 +124,10 @@ export class LmdbMetadataStore implements GarbageCollectable {
     return this.db;
   }
 
-  /** Waits for running mutations and collections, then closes LMDB. */
-  close(): Promise<void> {
-    return this.db.close();
+  /** Waits for running mutations and collections (snapshot ones first), then closes LMDB. */
+  async close(): Promise<void> {
+    for (const snapshotter of this.snapshotterMap.values()) await snapshotter.close();
+    await this.db.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -13,11 +13,19 @@ import {
   namespacesToken,
   PluginKind,
   rawContentStoreToken,
+  rawSnapshotterToken,
+  snapshottersToken,
+  definePlugin,
   type Envelope,
 } from '@berth/core';
 import { createMemoryContentStore, createTestHost, override, type TestHost } from '@berth/core/testing';
 import { lmdbPlugin } from './plugin.js';
 import { putBlob } from './testing-fixtures/harness.js';
+import { MemorySnapshotter } from '@berth/core/testing';
+
+/** Two snapshotter plugins of the test's own, so that the store gets them by id as it gets overlayfs and native. */
+const memSnapshotter = (id: string, raw: MemorySnapshotter) =>
+  definePlugin({ type: PluginKind.Snapshotter, id, version: '0.0.0', pluginApi: '^2.0.0', provides: rawSnapshotterToken, init: () => raw });
 
 const URI = 'io.containerd.metadata.v1.lmdb';
 
@@ -38,8 +46,21 @@ describe('lmdb metadata plugin', () => {
   it('declares its identity and wiring', () => {
     expect(lmdbPlugin.type).toBe(PluginKind.Metadata);
     expect(lmdbPlugin.id).toBe('lmdb');
-    expect(lmdbPlugin.provides).toEqual({ namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken, metrics: metricsCollectorsPoint });
-    expect(lmdbPlugin.requires).toEqual({ raw: rawContentStoreToken, dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional });
+    expect(lmdbPlugin.provides).toEqual({
+      namespaces: namespacesToken,
+      content: contentStoreToken,
+      snapshotters: snapshottersToken,
+      leases: leasesToken,
+      collectable: collectableToken,
+      metrics: metricsCollectorsPoint,
+    });
+    expect(lmdbPlugin.requires).toEqual({
+      raw: rawContentStoreToken,
+      rawSnapshotters: rawSnapshotterToken.all,
+      dirs: coreTokens.dirs,
+      log: coreTokens.logger,
+      events: eventPublisherToken.optional,
+    });
   });
 
   it('boots in a host, exports path and policy, and serves the metadata store', async () => {
@@ -59,6 +80,24 @@ describe('lmdb metadata plugin', () => {
     expect(await h.host.get(leasesToken).list({ namespace: 'default' })).toEqual([]);
     const families = await h.host.all(metricsCollectorsPoint).get('lmdb')!.collect();
     expect(families.find((f) => f.name === 'berth_metadata_records')?.samples[0]!.value).toBeGreaterThan(0);
+  });
+
+  it('serves a namespaced snapshotter per snapshotter plugin, by id, and none when there are none', async () => {
+    const a = new MemorySnapshotter();
+    const b = new MemorySnapshotter();
+    host = await createTestHost({
+      plugins: [memSnapshotter('mem-a', a), lmdbPlugin, memSnapshotter('mem-b', b)],
+      overrides: [override(rawContentStoreToken, createMemoryContentStore('raw'))],
+    });
+    const set = host.host.get(snapshottersToken);
+    expect(set.names()).toEqual(['mem-a', 'mem-b']);
+    await set.get('mem-b').prepare({ namespace: 'default' }, 'k', '');
+    expect([...b.snapshots.keys()]).toEqual(['default/1/k']);
+    expect(a.snapshots.size).toBe(0);
+    expect(() => set.get('overlayfs')).toThrow('snapshotter overlayfs was not found');
+    await host.close();
+    host = await boot();
+    expect(host.host.get(snapshottersToken).names()).toEqual([]);
   });
 
   it('publishes /content/delete whoever deletes a blob', async () => {

@@ -10,6 +10,8 @@ import {
   namespacesToken,
   PluginKind,
   rawContentStoreToken,
+  rawSnapshotterToken,
+  snapshottersToken,
 } from '@berth/core';
 import { metadataLmdbConfigDefaults, metadataLmdbConfigSchema } from './config.js';
 import { LmdbMetadataStore } from './metadata-store.js';
@@ -20,16 +22,24 @@ export const lmdbPlugin = definePlugin({
   id: 'lmdb',
   version: PACKAGE_VERSION,
   pluginApi: '^2.0.0',
-  description: 'namespaces, namespaced content, leases and garbage collection on one LMDB environment',
-  // One store, four capabilities: services require only the one they use.
-  provides: { namespaces: namespacesToken, content: contentStoreToken, leases: leasesToken, collectable: collectableToken, metrics: metricsCollectorsPoint },
-  requires: { raw: rawContentStoreToken, dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional },
+  description: 'namespaces, namespaced content and snapshotters, leases and garbage collection on one LMDB environment',
+  // One store, several capabilities: services require only the one they use.
+  provides: {
+    namespaces: namespacesToken, content: contentStoreToken, snapshotters: snapshottersToken,
+    leases: leasesToken, collectable: collectableToken, metrics: metricsCollectorsPoint,
+  },
+  requires: {
+    // Every loaded snapshotter plugin by id (none is fine), as containerd's metadata plugin takes them by type.
+    raw: rawContentStoreToken, rawSnapshotters: rawSnapshotterToken.all,
+    dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional,
+  },
   config: { schema: metadataLmdbConfigSchema, defaults: metadataLmdbConfigDefaults },
-  async init({ raw, dirs, log, events }, config, ctx) {
+  async init({ raw, rawSnapshotters, dirs, log, events }, config, ctx) {
     const path = join(dirs.root, 'meta.lmdb');
     const store = await LmdbMetadataStore.open({
       path,
       content: raw,
+      snapshotters: rawSnapshotters,
       events,
       log,
       contentSharingPolicy: config.content_sharing_policy,

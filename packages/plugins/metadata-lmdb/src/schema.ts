@@ -6,11 +6,13 @@
  * ```
  * ['version']                                              -> SCHEMA_VERSION
  * ['seq', 'ingest']                                        -> last backend ingest counter
+ * ['seq', 'snapshot']                                      -> last backend snapshot counter
  * ['v1', ns]                                               -> NamespaceRecord (presence = the namespace exists)
  * ['v1', ns, 'labels']                                     -> Labels of the namespace
  * ['v1', ns, 'images', name]                               -> ImageRecord
  * ['v1', ns, 'containers', id]                             -> ContainerRecord
  * ['v1', ns, 'snapshots', snapshotter, key]                -> SnapshotRecord
+ * ['v1', ns, 'snapshots', snapshotter, key, 'children', c] -> true             (c names `key` as its parent)
  * ['v1', ns, 'content', 'blob', digest]                    -> BlobRecord
  * ['v1', ns, 'content', 'ingests', ref]                    -> IngestRecord
  * ['v1', ns, 'leases', id]                                 -> LeaseRecord
@@ -19,8 +21,10 @@
  * ['v1', ns, 'leases', id, 'snapshots', snapshotter, key]  -> true
  * ```
  *
- * Records sit at a fixed depth; scanners of a range skip keys of any other depth, so later additions below a
- * record (e.g. per-snapshot children) never confuse them. Times are epoch milliseconds.
+ * Records sit at a fixed depth; scanners of a range skip keys of any other depth, so additions below a record (the
+ * per-snapshot children) never confuse them. Times are epoch milliseconds. The snapshot keys (children, the
+ * snapshot counter) came after version 1 without changing what was there: version 1 never wrote snapshot records,
+ * and a store that does not know them only leaves them alone, so the version stays 1.
  */
 import type { Labels } from '@berth/core';
 
@@ -31,6 +35,12 @@ export type Key = readonly (string | number)[];
 
 export const VERSION_KEY: Key = ['version'];
 export const INGEST_SEQ_KEY: Key = ['seq', 'ingest'];
+/**
+ * One counter for the backend keys of every namespace and snapshotter (`<namespace>/<counter>/<key>`). containerd
+ * counts per snapshotter bucket of a namespace, so a namespace deleted and made again restarts at 1 and can name a
+ * backend snapshot that garbage collection has not removed yet; a global counter never repeats.
+ */
+export const SNAPSHOT_SEQ_KEY: Key = ['seq', 'snapshot'];
 
 export interface NamespaceRecord {
   readonly createdAt: number;
@@ -79,10 +89,14 @@ export interface ContainerRecord {
   readonly updatedAt: number;
 }
 
-/** The shape later snapshot records must have for GC to see them (containerd's snapshots bucket). */
+/**
+ * A snapshot of one namespace on one snapshotter (containerd's snapshots bucket). The kind is not kept: the backend
+ * knows it (containerd reads it from there too). Children are keys below the record (`children`, see above).
+ */
 export interface SnapshotRecord {
-  /** The backend snapshot key. */
+  /** The backend snapshot key, `<namespace>/<counter>/<key>`. */
   readonly name: string;
+  /** The parent's key in the same namespace and snapshotter. */
   readonly parent?: string;
   readonly labels: Labels;
   readonly createdAt: number;
@@ -97,7 +111,12 @@ export const keys = {
   containers: (ns: string): Key => ['v1', ns, 'containers'],
   container: (ns: string, id: string): Key => ['v1', ns, 'containers', id],
   snapshots: (ns: string): Key => ['v1', ns, 'snapshots'],
+  snapshotter: (ns: string, snapshotter: string): Key => ['v1', ns, 'snapshots', snapshotter],
   snapshot: (ns: string, snapshotter: string, key: string): Key => ['v1', ns, 'snapshots', snapshotter, key],
+  snapshotChildren: (ns: string, snapshotter: string, key: string): Key => ['v1', ns, 'snapshots', snapshotter, key, 'children'],
+  snapshotChild: (ns: string, snapshotter: string, key: string, child: string): Key => [
+    'v1', ns, 'snapshots', snapshotter, key, 'children', child,
+  ],
   blobs: (ns: string): Key => ['v1', ns, 'content', 'blob'],
   blob: (ns: string, digest: string): Key => ['v1', ns, 'content', 'blob', digest],
   ingests: (ns: string): Key => ['v1', ns, 'content', 'ingests'],
@@ -119,6 +138,7 @@ export const depth = {
   image: 4,
   container: 4,
   snapshot: 5,
+  snapshotChild: 7,
   blob: 5,
   ingest: 5,
   lease: 4,
