@@ -109,8 +109,17 @@ describe.skipIf(!ready)('berth snapshots against berthd', { timeout: 300_000 }, 
       expect(view.flatMap((m) => m.Options)).toContain('ro');
 
       // Listings: ctr's columns and kinds; berth prints '-' where there is no parent.
-      const mine = words((await ok(sn('ls'))).stdout);
-      const theirs = words((await ctrOk(ns, ['snapshots', '--snapshotter', name, 'ls'])).stdout).map((w) => (w.length === 2 ? [w[0], '-', w[1]] : w));
+      // Independent reads run side by side: each process start costs a second on a loaded machine.
+      const [lsOut, ctrLsOut, treeOut, ctrTreeOut, usageOut, ctrUsageOut] = await Promise.all([
+        ok(sn('ls')),
+        ctrOk(ns, ['snapshots', '--snapshotter', name, 'ls']),
+        ok(sn('tree')),
+        ctrOk(ns, ['snapshots', '--snapshotter', name, 'tree']),
+        ok(sn('usage')),
+        ctrOk(ns, ['snapshots', '--snapshotter', name, 'usage']),
+      ]);
+      const mine = words(lsOut.stdout);
+      const theirs = words(ctrLsOut.stdout).map((w) => (w.length === 2 ? [w[0], '-', w[1]] : w));
       expect(mine).toEqual(theirs);
       expect(mine.sort()).toEqual([
         ['c1', '-', 'Committed'],
@@ -126,16 +135,15 @@ describe.skipIf(!ready)('berth snapshots against berthd', { timeout: 300_000 }, 
       ]);
       expect(lsJson.find((s) => s.name === 'c1')?.labels['containerd.io/gc.root']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
-      const tree = (await ok(sn('tree'))).stdout;
-      expect(tree).toBe((await ctrOk(ns, ['snapshots', '--snapshotter', name, 'tree'])).stdout);
+      const tree = treeOut.stdout;
+      expect(tree).toBe(ctrTreeOut.stdout);
       expect(tree).toMatch(/^ c1\n {2}\\_ (k2|v1)\n {2}\\_ (k2|v1)\n$/);
       expect(JSON.parse((await ok(['--format', 'json', ...sn('tree')])).stdout)).toEqual([
         { name: 'c1', kind: 'committed', children: expect.arrayContaining([{ name: 'k2', kind: 'active', children: [] }, { name: 'v1', kind: 'view', children: [] }]) },
       ]);
 
       // Usage: the same figures and units as ctr's, in bytes with -b, and in JSON.
-      const usage = words((await ok(sn('usage'))).stdout);
-      expect(usage).toEqual(words((await ctrOk(ns, ['snapshots', '--snapshotter', name, 'usage'])).stdout));
+      expect(words(usageOut.stdout)).toEqual(words(ctrUsageOut.stdout));
       expect(words((await ok(sn('usage', '-b', 'c1', 'k2'))).stdout)).toEqual(words((await ctrOk(ns, ['snapshots', '--snapshotter', name, 'usage', '-b', 'c1', 'k2'])).stdout));
       const usageJson = JSON.parse((await ok(['--format', 'json', ...sn('usage', 'k2')])).stdout) as { key: string; size: number; inodes: number }[];
       const k2Bytes = words((await ok(sn('usage', '-b', 'k2'))).stdout)[0];
