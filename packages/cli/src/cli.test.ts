@@ -53,7 +53,7 @@ describe('runCli', () => {
   it('prints help and the version with exit 0', async () => {
     const help = await run('--help');
     expect(help.code).toBe(0);
-    for (const cmd of ['version', 'plugins', 'namespaces', 'events', 'content', 'leases']) expect(help.stdout).toContain(cmd);
+    for (const cmd of ['version', 'plugins', 'namespaces', 'events', 'content', 'leases', 'snapshots']) expect(help.stdout).toContain(cmd);
     const version = await run('--version');
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^\d+\.\d+\.\d+/);
@@ -77,6 +77,21 @@ describe('runCli', () => {
     expect(res.stderr).toBe('berth: could not delete not-a-digest: digest "not-a-digest" failed validation: invalid checksum digest format: invalid argument\n');
     const duration = await run('-a', join(dir, 'none.sock'), 'leases', 'create', '--expires', '1d');
     expect(duration.stderr).toBe('berth: invalid duration "1d": invalid argument\n');
+  });
+
+  it('checks the arguments of the snapshots commands before connecting', async () => {
+    const address = join(dir, 'none.sock');
+    const commit = await run('-a', address, 'snapshots', 'commit', 'c1');
+    expect(commit.code).toBe(1);
+    expect(commit.stderr).toMatch(/^berth: missing required argument 'key'/);
+    const mounts = await run('-a', address, 'snapshot', 'mounts', '/mnt/x');
+    expect(mounts.stderr).toMatch(/^berth: missing required argument 'key'/);
+    const prepare = await run('-a', address, 'snapshots', 'prepare', 'k1', 'c1', 'extra');
+    expect(prepare.stderr).toMatch(/^berth: too many arguments for 'prepare'/);
+    const label = await run('-a', address, 'snapshots', '--snapshotter', 'native', 'label', 'k1', '=v');
+    expect(label.stderr).toBe('berth: label "=v" has an empty key: invalid argument\n');
+    const diff = await run('-a', address, 'snapshots', 'diff', '--label', '=x', 'k1');
+    expect(diff.stderr).toBe('berth: label "=x" has an empty key: invalid argument\n');
   });
 
   it('says when berthd is not there', async () => {

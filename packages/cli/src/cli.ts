@@ -6,6 +6,7 @@ import { registerEvents } from './commands/events.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
 import { registerPlugins } from './commands/plugins.js';
+import { registerSnapshots } from './commands/snapshots.js';
 import { registerVersion } from './commands/version.js';
 import {
   CliContext,
@@ -42,6 +43,7 @@ export function createProgram(ctx: CliContext): Command {
   registerEvents(program, ctx);
   registerContent(program, ctx);
   registerLeases(program, ctx);
+  registerSnapshots(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  binarySize,
+  formatDate,
   formatLabels,
   formatPlatforms,
   formatRfc3339,
@@ -24,6 +26,42 @@ describe('formatTable', () => {
   it('honours padding and counts characters, not bytes', () => {
     expect(formatTable([['é', 'x'], ['ab', 'y']], { padding: 1 })).toBe('é  x\nab y\n');
     expect(formatTable([])).toBe('');
+  });
+});
+
+describe('binarySize', () => {
+  it("prints what ctr's usage prints (values from Go's %02.1f with containerd's units)", () => {
+    const go: [number, string][] = [
+      [0, '0.0 B'],
+      [7, '7.0 B'],
+      [1023, '1023.0 B'],
+      [1024, '1.0 KiB'],
+      [1280, '1.2 KiB'],
+      [1331, '1.3 KiB'],
+      [1587, '1.5 KiB'],
+      [1664, '1.6 KiB'],
+      [4096, '4.0 KiB'],
+      [1048575, '1024.0 KiB'],
+      [1048576, '1.0 MiB'],
+      [157286, '153.6 KiB'],
+      [2684354560, '2.5 GiB'],
+      [3221225472, '3.0 GiB'],
+    ];
+    expect(go.map(([n]) => [n, binarySize(n)])).toEqual(go);
+  });
+
+  it('rounds an exact tie to even, as Go does', () => {
+    expect(binarySize(1.25 * 1024)).toBe('1.2 KiB');
+    expect(binarySize(1.75 * 1024)).toBe('1.8 KiB');
+    expect(binarySize(0.25 * 1024 * 1024)).toBe('256.0 KiB');
+  });
+});
+
+describe('formatDate', () => {
+  it('prints RFC 3339 with milliseconds, and nothing for the epoch', () => {
+    expect(formatDate(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 60)))).toBe('2026-01-02T03:04:05.06Z');
+    expect(formatDate(new Date(Date.UTC(2026, 0, 2, 3, 4, 5)))).toBe('2026-01-02T03:04:05Z');
+    expect(formatDate(new Date(0))).toBe('');
   });
 });
 

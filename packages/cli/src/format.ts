@@ -37,6 +37,25 @@ export function humanSize(bytes: number): string {
   return `${Number(value.toPrecision(4))}${SIZE_UNITS[unit]}`;
 }
 
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
+
+/**
+ * Binary size with one decimal, as ctr prints snapshot usage (containerd's progress.Bytes: `4.0 KiB`, `0.0 B`).
+ * Go's `%.1f` rounds an exact tie to even (1280 B is `1.2 KiB`), where toFixed would round it up.
+ */
+export function binarySize(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BINARY_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  let tenths = Math.round(value * 10);
+  const tie = Number.isInteger(value * 20) && !Number.isInteger(value * 10);
+  if (tie && tenths % 2 === 1) tenths--;
+  return `${(tenths / 10).toFixed(1)} ${BINARY_UNITS[unit]}`;
+}
+
 /** An age in words: "Less than a second", "5 seconds", "About a minute", "3 hours", "2 weeks"... */
 export function humanDuration(ms: number): string {
   const seconds = Math.floor(ms / 1000);
@@ -70,6 +89,14 @@ export function formatTimestamp(ts: google.protobuf.Timestamp | null | undefined
   const base = new Date(ts.seconds * 1000).toISOString().slice(0, 19);
   const nanos = ts.nanos > 0 ? `.${String(ts.nanos).padStart(9, '0').replace(/0+$/, '')}` : '';
   return `${base}${nanos}Z`;
+}
+
+/** A Date of a kind interface as formatTimestamp prints it ('' for the epoch, which stands for absent on the wire). */
+export function formatDate(date: Date): string {
+  if (date.getTime() === 0) return '';
+  const ms = date.getTime();
+  const seconds = Math.floor(ms / 1000);
+  return formatTimestamp({ seconds, nanos: (ms - seconds * 1000) * 1_000_000 });
 }
 
 /** RFC 3339 in UTC to the second, as Go's time.RFC3339 writes it. */

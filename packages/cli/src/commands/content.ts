@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { toTimestamp, type containerd } from '@berth/api';
-import { contentStoreToken, InvalidArgumentError, isNotFound, writeBlob, type ContentInfo } from '@berth/core';
+import type { containerd } from '@berth/api';
+import { contentStoreToken, InvalidArgumentError, isNotFound, writeBlob, type ContentInfo, type OpContext } from '@berth/core';
 import { labelUpdate, parseDigest, parseLabels, parseSize } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
-import { formatLabels, formatTimestamp, humanDuration, humanSize, timestampToDate } from '../format.js';
+import { formatDate, formatLabels, formatTimestamp, humanDuration, humanSize, timestampToDate } from '../format.js';
 import { progressLine } from '../ingest.js';
 import { registerFetchBlob } from './fetch-blob.js';
 
@@ -19,11 +19,6 @@ function infoJson(info: Info) {
     updated_at: formatTimestamp(info.updated_at),
     labels: info.labels,
   };
-}
-
-/** A Date of the ContentStore interface as formatTimestamp prints it ('' for the epoch, i.e. absent on the wire). */
-function formatDate(date: Date): string {
-  return date.getTime() === 0 ? '' : formatTimestamp(toTimestamp(date));
 }
 
 function contentInfoJson(info: ContentInfo) {
@@ -50,6 +45,20 @@ function statusJson(status: Status) {
 function age(ts: Info['created_at'], now: number): string {
   const date = timestampToDate(ts);
   return date ? humanDuration(now - date.getTime()) : '-';
+}
+
+/** Streams a blob of the content store to stdout, respecting backpressure. */
+export async function writeBlobToStdout(ctx: CliContext, op: OpContext, digest: string): Promise<void> {
+  const store = await ctx.resolve(contentStoreToken);
+  const reader = await store.reader(op, digest);
+  const out = ctx.io.stdout;
+  try {
+    for await (const chunk of reader.stream()) {
+      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+    }
+  } finally {
+    await reader.close();
+  }
 }
 
 export function registerContent(program: Command, ctx: CliContext): void {
@@ -95,16 +104,7 @@ export function registerContent(program: Command, ctx: CliContext): void {
     .description('write a blob to stdout')
     .argument('<digest>')
     .action(async (digest: string) => {
-      const store = await ctx.resolve(contentStoreToken);
-      const reader = await store.reader(ctx.op, parseDigest(digest));
-      const out = ctx.io.stdout;
-      try {
-        for await (const chunk of reader.stream()) {
-          if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
-        }
-      } finally {
-        await reader.close();
-      }
+      await writeBlobToStdout(ctx, ctx.op, parseDigest(digest));
     });
 
   content
