@@ -5,8 +5,10 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256, type MemoryContentStore } from '@berth/core/testing';
-import type { Descriptor, OpContext } from '@berth/core';
+import { createMemoryContentStore, sha256, type MemoryContentStore } from '@berth/core/testing';
+import { nullLogger, type ContentProvider, type Descriptor, type OpContext } from '@berth/core';
+import { differWalkingConfigDefaults, type DifferWalkingConfig } from '../config.js';
+import { openWalkingDiffer } from '../open.js';
 import { lgetxattr, llistxattr, splitDev } from '@berth/sys';
 
 export const hasRoot = () => process.getuid?.() === 0;
@@ -131,4 +133,27 @@ export function treeOf(root: string, options: TreeOptions = {}): Map<string, Ent
   };
   walk('');
   return out;
+}
+
+/** A walking differ on a memory content store, with its own temp root; `close()` stops its workers. */
+export async function openTestDiffer(config: Partial<DifferWalkingConfig> = {}, provider?: (store: MemoryContentStore) => ContentProvider) {
+  const store = createMemoryContentStore();
+  const root = tempDir('berth-differ-root-');
+  const differ = await openWalkingDiffer({
+    content: { provider: provider ? provider(store) : store, ingester: store, manager: store, ingests: store },
+    root,
+    log: nullLogger,
+    config: { ...differWalkingConfigDefaults, workers: 2, ...config },
+  });
+  const ctx: OpContext = { namespace: 'default' };
+  return {
+    differ,
+    store,
+    ctx,
+    root,
+    async close() {
+      await differ.close();
+      removeDir(root);
+    },
+  };
 }
