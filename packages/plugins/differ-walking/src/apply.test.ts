@@ -45,6 +45,8 @@ function makeLower(dir: string): void {
   writeFileSync(p('lowdir/existing'), 'e');
   chownSync(p('lowdir'), 1000, 1000);
   lsetxattr(p('lowdir'), 'user.origin', Buffer.from('lower'));
+  mkdirSync(p('gonedir'), 0o700);
+  writeFileSync(p('gonedir/old'), 'hidden by the whiteout');
 }
 
 /** The layer's source directory, and the names GNU tar puts in it, in order. */
@@ -79,6 +81,9 @@ async function makeLayerSource(dir: string): Promise<string[]> {
   chownSync(p('owned'), 3_000_000, 3_000_001);
   mkdirSync(p('lowdir/newsub'), { recursive: true });
   writeFileSync(p('lowdir/newsub/file'), 'under a missing parent');
+  writeFileSync(p('.wh.gonedir'), '');
+  mkdirSync(p('gonedir/sub'), { recursive: true });
+  writeFileSync(p('gonedir/sub/new'), 'under a whited-out directory');
   mkdirSync(p('a/b'), { recursive: true });
   writeFileSync(p('a/b/c.txt'), 'deep');
   return [
@@ -102,6 +107,8 @@ async function makeLayerSource(dir: string): Promise<string[]> {
     'owned',
     'lowdir/newsub/file', // neither lowdir/ nor lowdir/newsub/ is in the layer
     'a/b/c.txt', // a/ and a/b/ are nowhere
+    '.wh.gonedir',
+    'gonedir/sub/new', // a parent this layer deleted: a new directory, without the lower one's content
   ];
 }
 

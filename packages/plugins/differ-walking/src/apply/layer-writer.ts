@@ -216,9 +216,14 @@ export class LayerWriter implements TarSink {
 
   // --- parents -----------------------------------------------------------------------------------------------
 
-  /** Every directory above the entry exists and is a real directory; missing ones are made (mkparent). */
+  /**
+   * Every directory above the entry exists and is a real directory; missing ones are made (mkparent). In an upper
+   * dir, a missing one is looked up in the lower dirs: a symlink or a non-directory there is refused as it would be
+   * in the merged tree, and one this layer whited out becomes a new, opaque directory.
+   */
   private ensureParents(parts: readonly string[], name: string): void {
     let creating = false;
+    let hidden = false; // an ancestor was whited out by this layer: the lower dirs have nothing below it
     for (let n = 1; n < parts.length; n++) {
       const rel = prefixOf(parts, n);
       if (!creating && this.knownDirs.has(rel)) continue;
@@ -228,19 +233,28 @@ export class LayerWriter implements TarSink {
           this.knownDirs.add(rel);
           continue;
         }
-        if (st?.isSymbolicLink()) throw invalidLayer(`${name}: ${rel} is a symbolic link, and a layer cannot write through one`);
-        if (st) throw invalidLayer(`${name}: ${rel} is not a directory`);
+        if (st && this.madeWhiteouts.has(rel)) {
+          this.remove(rel);
+          hidden = true;
+        } else if (st?.isSymbolicLink()) {
+          throw invalidLayer(`${name}: ${rel} is a symbolic link, and a layer cannot write through one`);
+        } else if (st) {
+          throw invalidLayer(`${name}: ${rel} is not a directory`);
+        }
         creating = true; // everything below a missing directory is missing too
       }
-      this.makeParent(rel);
+      this.makeParent(rel, name, hidden);
       this.knownDirs.add(rel);
     }
   }
 
-  private makeParent(rel: string): void {
+  private makeParent(rel: string, name: string, hidden: boolean): void {
     const path = this.abs(rel);
+    const lower = this.target.whiteouts === 'overlay' && !hidden ? this.lowerDir(rel, name) : undefined;
     mkdirSync(path, 0o700);
-    const lower = this.target.whiteouts === 'overlay' ? this.lowerDir(rel) : undefined;
+    if (hidden) {
+      lsetxattr(path, OVERLAY_OPAQUE, 'y');
+    }
     if (!lower) {
       chmodSync(path, 0o755);
       return;
@@ -248,32 +262,56 @@ export class LayerWriter implements TarSink {
     const st = lower.stat;
     lchownSync(path, Number(st.uid), Number(st.gid));
     chmodSync(path, Number(st.mode) & 0o7777);
-    for (const name of llistxattr(lower.path)) {
-      if (name.startsWith('trusted.')) continue; // overlay's own and admin attributes stay where they are
-      lsetxattr(path, name, lgetxattr(lower.path, name));
+    for (const x of llistxattr(lower.path)) {
+      if (x.startsWith('trusted.')) continue; // overlay's own and admin attributes stay where they are
+      lsetxattr(path, x, lgetxattr(lower.path, x));
     }
     this.dirTimes.push({ rel, atime: timespecOf(st.atimeNs), mtime: timespecOf(st.mtimeNs) });
   }
 
   /**
    * The directory `rel` in the nearest lower dir that has it, each component checked with lstat (a symlink in a
-   * lower dir is never followed, so nothing outside the lower dirs is read). A non-directory there hides the
-   * lowers below it, as in the merged view: then there is no metadata to copy and the default (0755) is used.
+   * lower dir is never followed, so nothing outside the lower dirs is read). A symlink or another non-directory at
+   * `rel` or above it, in the nearest lower that has something there, is what the merged tree shows there: the
+   * entry would be written through it or under a file, and is refused as it is in a whole tree.
    */
-  private lowerDir(rel: string): { path: string; stat: BigIntStats } | undefined {
+  private lowerDir(rel: string, name: string): { path: string; stat: BigIntStats } | undefined {
     const parts = rel.split('/');
     for (const lower of this.target.lowers) {
       let st: BigIntStats | undefined;
       let path = lower;
-      for (const part of parts) {
+      for (const [i, part] of parts.entries()) {
         path = `${path}/${part}`;
         st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
         if (!st) break;
-        if (!st.isDirectory()) return undefined;
+        if (st.isDirectory()) continue;
+        const at = parts.slice(0, i + 1).join('/');
+        // A whiteout device in a lower dir: deleted there, so nothing below it either.
+        if (st.isCharacterDevice() && st.rdev === 0n) return undefined;
+        if (st.isSymbolicLink()) throw invalidLayer(`${name}: ${at} is a symbolic link in a lower layer, and a layer cannot write through one`);
+        throw invalidLayer(`${name}: ${at} is not a directory in a lower layer`);
       }
       if (st) return { path, stat: st };
+      // An opaque directory above hides the lower dirs beneath this one.
+      if (this.opaqueAbove(lower, parts)) return undefined;
     }
     return undefined;
+  }
+
+  /** Whether a directory on the way to `parts` in `lower` is opaque (the lowers beneath it do not show there). */
+  private opaqueAbove(lower: string, parts: readonly string[]): boolean {
+    let path = lower;
+    for (const part of parts) {
+      path = `${path}/${part}`;
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st?.isDirectory()) return false;
+      try {
+        if (lgetxattr(path, OVERLAY_OPAQUE).toString() === 'y') return true;
+      } catch {
+        // no such attribute
+      }
+    }
+    return false;
   }
 
   // --- whiteouts ---------------------------------------------------------------------------------------------
