@@ -1,2 +1,2 @@
-export { default, servicesDiffPlugin, servicesDiffToken } from './plugin.js';
-export { ServicesDiff } from './services-diff.js';
+export { default, diffServicePlugin } from './plugin.js';
+export { DiffService } from './diff-service.js';
