@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 # golang-github-containerd-containerd-dev: containerd 1.6's .proto files, the reference the api tests check ours against.
 # attr: getfattr, the independent reader @berth/sys's xattr tests check binary values with. @berth/sys itself needs
 # nothing from apt: koffi's prebuilt binary comes from npm, and its fallbacks use util-linux, always installed.
-APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev attr)
+# isal (igzip), pigz, zstd: the walking differ spawns them to decompress layers (faster than Node's zlib, and Node 20
+# has no zstd); without them it falls back to zlib for gzip and refuses zstd layers.
+APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev attr isal pigz zstd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

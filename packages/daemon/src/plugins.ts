@@ -1,11 +1,13 @@
 // THE list of plugins berthd composes, in order (order breaks ties between providers of one token).
 import { exchangePlugin, type AnyPluginManifest } from '@berth/core';
 import contentLocalPlugin from '@berth/plugin-content-local';
+import differWalkingPlugin from '@berth/plugin-differ-walking';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import contentServicePlugin from '@berth/plugin-services-content';
+import diffServicePlugin from '@berth/plugin-services-diff';
 import eventsServicePlugin from '@berth/plugin-services-events';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
 import introspectionServicePlugin from '@berth/plugin-services-introspection';
@@ -21,8 +23,10 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   metadataLmdbPlugin,
   exchangePlugin,
   gcSchedulerPlugin,
+  differWalkingPlugin,
   introspectionServicePlugin,
   contentServicePlugin,
+  diffServicePlugin,
   eventsServicePlugin,
   healthServicePlugin,
   leasesServicePlugin,

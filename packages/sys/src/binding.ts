@@ -14,6 +14,8 @@ export interface Libc {
   llistxattr(path: string | Buffer, list: Buffer | null, size: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, length: Uint32Array): number;
   fcntl(fd: number, cmd: number, arg: number): number;
+  utimensat(dirfd: number, path: string | Buffer, times: Buffer, flags: number): number;
+  futimens(fd: number, times: Buffer): number;
   execve(path: string, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
   malloc_trim(pad: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -61,6 +63,9 @@ function bind(): { libc: Libc } | { error: Error } {
       llistxattr: f('intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)'),
       getsockopt: f('int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *length)'),
       fcntl: f('int fcntl(int fd, int cmd, int arg)'),
+      // times: two struct timespec { int64 tv_sec; int64 tv_nsec } (x86-64 and arm64), packed by the caller.
+      utimensat: f('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
+      futimens: f('int futimens(int fd, const void *times)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
       malloc_trim: f('int malloc_trim(size_t pad)'),
       // Unix datagram sockets (sd_notify), which node:dgram does not offer.

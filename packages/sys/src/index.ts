@@ -16,6 +16,7 @@ export {
 } from './mount.js';
 export { mknod, mkfifo } from './nodes.js';
 export { lsetxattr, lgetxattr, llistxattr } from './xattr.js';
+export { lutimens, futimens, type Timespec } from './times.js';
 export { peerCredentials, type PeerCredentials } from './peercred.js';
 export { execve, mallocTrim } from './process.js';
 export { sdNotify, bindDatagramSocket, unixAddress, NOTIFY_SOCKET_ENV, type DatagramSocket } from './notify.js';

@@ -1,0 +1,2 @@
+export { default, diffServicePlugin } from './plugin.js';
+export { DiffService } from './diff-service.js';
