@@ -1,6 +1,8 @@
 // A pool of worker threads for the differ: at most `size` jobs (layer applies, diffs) run at once, each in a worker
 // of its own; more wait in order. Workers start on demand and stop after `idleMs` without a job, so an idle daemon
 // holds none (a worker costs about 10 MB). A worker that dies fails the job it had, and the next job gets a new one.
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Job } from './protocol.js';
 
@@ -30,7 +32,9 @@ function workerEntry(): { url: URL; workerData?: unknown } {
   if (self.endsWith('.ts')) {
     return { url: new URL('./ts-worker.mjs', self), workerData: { entry: new URL('./worker.ts', self).pathname } };
   }
-  return { url: new URL('./worker.js', self) };
+  // By the package's name, not relative to this module: inside berthd's bundle (tools/bundle.mjs) this code runs
+  // from the bundle's file, while the worker always runs from this package's own dist.
+  return { url: pathToFileURL(createRequire(self).resolve('@berth/plugin-differ-walking/worker')) };
 }
 
 export class WorkerPool {
