@@ -176,8 +176,16 @@ describe.skipIf(!hasRoot() || !hasCtr())('snapshots through ctr', () => {
       const plugins = ok(await daemon.ctr(['plugins', 'ls'])).stdout;
       const diff = await ctr(['diff', 'k2', 'c1']);
       if (/^io\.containerd\.grpc\.v1\s+diff\s/m.test(plugins)) {
+        // ctr writes the layer itself to stdout. Compare(lower = k2, upper = c1): c1 has `hello` that k2 deleted,
+        // and lacks k2's `world`, so the layer adds one and whites out the other.
         expect(diff.code, diff.stderr).toBe(0);
-        expect(diff.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect([...diff.stdoutBuffer.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+        const list = await run('tar', ['-tz'], { input: diff.stdoutBuffer });
+        expect(list.code, list.stderr).toBe(0);
+        const entries = list.stdout.split('\n').filter(Boolean).map((e) => e.replace(/^\.\//, ''));
+        expect(entries).toContain('hello');
+        expect(entries).toContain('.wh.world');
+        expect(entries).not.toContain('world');
       } else {
         // No Diff service in this build: a clear error, and ctr's view and lease are gone again.
         expect(diff.code).toBe(1);

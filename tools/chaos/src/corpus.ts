@@ -51,6 +51,10 @@ export const READ_ONLY = new Set<string>([
   `${S.Introspection}/Plugins`,
   `${S.Introspection}/Server`,
   `${S.Version}/Version`,
+  `${S.Snapshots}/Mounts`,
+  `${S.Snapshots}/Stat`,
+  `${S.Snapshots}/List`,
+  `${S.Snapshots}/Usage`,
   `${S.Health}/Check`,
   `${S.Health}/Watch`,
 ]);
@@ -282,6 +286,78 @@ export function corpusFor(service: string, method: string, fx: Fixture): MethodC
           { name: 'unknown service', messages: [{ service: 'chaos.Bogus' }], expect: method === 'Check' ? bad(C.NOT_FOUND) : 'any' },
           { name: 'huge service name', messages: [{ service: huge() }], expect: 'any' },
         ],
+      };
+    // Snapshots (services/snapshots and metadata/snapshot.go): the service checks the snapshotter name before the
+    // namespace, so only requests that name one reach the namespace checks.
+    case `${S.Snapshots}/Prepare`:
+    case `${S.Snapshots}/View`: {
+      const req = (key: string, parent = fx.snapshot, snapshotter = fx.snapshotter, labels: Record<string, string> = {}) => ({ snapshotter, key, parent, labels });
+      return {
+        valid: req('chaos-victim'),
+        hostile: [
+          { name: 'no snapshotter', messages: [req('chaos-victim', fx.snapshot, '')], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'unknown snapshotter', messages: [req('chaos-victim', fx.snapshot, 'chaos-bogus')], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'existing key', messages: [req(fx.active)], expect: bad(C.ALREADY_EXISTS) },
+          { name: 'missing parent', messages: [req('chaos-victim', 'chaos-none')], expect: 'error' },
+          { name: 'active parent', messages: [req('chaos-victim', fx.active)], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'empty key', messages: [req('')], expect: 'error' },
+          { name: 'huge key', messages: [req(huge())], expect: 'error' },
+          ...labelsCases((labels) => req('chaos-victim', fx.snapshot, fx.snapshotter, labels), 'error'),
+        ],
+      };
+    }
+    case `${S.Snapshots}/Mounts`:
+    case `${S.Snapshots}/Usage`:
+    case `${S.Snapshots}/Stat`:
+      return {
+        valid: { snapshotter: fx.snapshotter, key: method === 'Stat' ? fx.snapshot : fx.active },
+        hostile: [
+          { name: 'missing key', messages: [{ snapshotter: fx.snapshotter, key: 'chaos-none' }], expect: bad(C.NOT_FOUND) },
+          { name: 'unknown snapshotter', messages: [{ snapshotter: 'chaos-bogus', key: fx.active }], expect: bad(C.INVALID_ARGUMENT) },
+        ],
+      };
+    case `${S.Snapshots}/Commit`: {
+      const req = (name: string, key: string) => ({ snapshotter: fx.snapshotter, name, key, labels: {} });
+      return {
+        valid: req('chaos-victim', fx.active),
+        hostile: [
+          { name: 'existing name', messages: [req(fx.snapshot, fx.active)], expect: bad(C.ALREADY_EXISTS) },
+          { name: 'missing key', messages: [req('chaos-victim', 'chaos-none')], expect: bad(C.NOT_FOUND) },
+          { name: 'committed key', messages: [req('chaos-victim', fx.snapshot)], expect: 'error' },
+          { name: 'huge name', messages: [req(huge(), fx.active)], expect: 'error' },
+        ],
+      };
+    }
+    case `${S.Snapshots}/Remove`:
+      return {
+        valid: { snapshotter: fx.snapshotter, key: fx.active },
+        hostile: [
+          { name: 'snapshot with a child', messages: [{ snapshotter: fx.snapshotter, key: fx.snapshot }], expect: bad(C.FAILED_PRECONDITION) },
+          { name: 'missing key', messages: [{ snapshotter: fx.snapshotter, key: 'chaos-none' }], expect: bad(C.NOT_FOUND) },
+          { name: 'unknown snapshotter', messages: [{ snapshotter: 'chaos-bogus', key: fx.active }], expect: bad(C.INVALID_ARGUMENT) },
+        ],
+      };
+    case `${S.Snapshots}/Update`: {
+      const update = (labels: Record<string, string>, paths: string[], name = fx.snapshot) => ({
+        snapshotter: fx.snapshotter,
+        info: { name, labels },
+        update_mask: { paths },
+      });
+      return {
+        valid: update({ victim: 'yes' }, ['labels.victim']),
+        hostile: [
+          { name: 'unknown field path', messages: [update({}, ['bogus'])], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'missing snapshot', messages: [update({ v: 'x' }, ['labels.v'], 'chaos-none')], expect: bad(C.NOT_FOUND) },
+          ...labelsCases((labels) => update(labels, Object.keys(labels).map((k) => `labels.${k}`)), 'error'),
+        ],
+      };
+    }
+    case `${S.Snapshots}/List`:
+      return { valid: { snapshotter: fx.snapshotter, filters: [] }, hostile: filterCases((filters) => ({ snapshotter: fx.snapshotter, filters })) };
+    case `${S.Snapshots}/Cleanup`:
+      return {
+        valid: { snapshotter: fx.snapshotter },
+        hostile: [{ name: 'unknown snapshotter', messages: [{ snapshotter: 'chaos-bogus' }], expect: bad(C.INVALID_ARGUMENT) }],
       };
     default:
       return undefined;

@@ -6,6 +6,16 @@ import type { RawGrpc } from './raw-grpc.js';
 
 const sorted = (labels: Record<string, string> | undefined) => Object.fromEntries(Object.entries(labels ?? {}).sort(([a], [b]) => a.localeCompare(b)));
 
+/** The snapshotters whose snapshots the state covers (what berthd composes). */
+export const SNAPSHOTTERS = ['native', 'overlayfs'] as const;
+
+interface SnapshotInfo {
+  name: string;
+  parent: string;
+  kind: string;
+  labels: Record<string, string>;
+}
+
 interface Info {
   digest: string;
   size: number;
@@ -26,12 +36,18 @@ export async function snapshot(g: RawGrpc): Promise<string> {
     }
     const blobs = (await g.stream<{ info: Info[] }>(ServiceNames.Content, 'List', [{}], opts)).flatMap((r) => r.info);
     const { statuses } = await g.call<{ statuses: { ref: string; offset: number; total: number; expected: string }[] }>(ServiceNames.Content, 'ListStatuses', {}, opts);
+    const snapshots: string[] = [];
+    for (const snapshotter of SNAPSHOTTERS) {
+      const infos = (await g.stream<{ info: SnapshotInfo[] }>(ServiceNames.Snapshots, 'List', [{ snapshotter }], opts)).flatMap((r) => r.info);
+      for (const i of infos) snapshots.push(`${snapshotter}/${i.name}<-${i.parent} ${i.kind} ${JSON.stringify(sorted(i.labels))}`);
+    }
     out.push({
       namespace: ns.name,
       labels: sorted(ns.labels),
       leases: leaseState,
       blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, labels: sorted(b.labels) })).sort((a, b) => a.digest.localeCompare(b.digest)),
       ingests: statuses.map((s) => ({ ref: s.ref, offset: s.offset, total: s.total, expected: s.expected })).sort((a, b) => a.ref.localeCompare(b.ref)),
+      snapshots: snapshots.sort(),
     });
   }
   return JSON.stringify(out);
@@ -47,6 +63,10 @@ export interface Fixture {
   readonly missingDigest: string;
   readonly lease: string;
   readonly ingest: string;
+  /** On `snapshotter`: `snapshot` committed, `active` prepared on it (both GC roots). */
+  readonly snapshotter: string;
+  readonly snapshot: string;
+  readonly active: string;
   readonly event: ReturnType<typeof packAny>;
 }
 
@@ -61,6 +81,11 @@ export async function buildFixture(g: RawGrpc): Promise<Fixture> {
   await g.call(ServiceNames.Leases, 'Create', { id: 'chaos-lease', labels: { fixture: 'yes' } }, { namespace: ns });
   await g.call(ServiceNames.Leases, 'AddResource', { id: 'chaos-lease', resource: { id: digest, type: 'content' } }, { namespace: ns });
   await writeBlob(g, 'chaos-ingest', Buffer.from('partial'), { namespace: ns, lease: 'chaos-lease', commit: false });
+  const root = { 'containerd.io/gc.root': 'chaos' };
+  const sn = { snapshotter: 'native' };
+  await g.call(ServiceNames.Snapshots, 'Prepare', { ...sn, key: 'chaos-layer', parent: '', labels: root }, { namespace: ns });
+  await g.call(ServiceNames.Snapshots, 'Commit', { ...sn, name: 'chaos-committed', key: 'chaos-layer', labels: root }, { namespace: ns });
+  await g.call(ServiceNames.Snapshots, 'Prepare', { ...sn, key: 'chaos-active', parent: 'chaos-committed', labels: root }, { namespace: ns });
   return {
     ns,
     emptyNs,
@@ -69,6 +94,9 @@ export async function buildFixture(g: RawGrpc): Promise<Fixture> {
     missingDigest: sha256(Buffer.from('never stored')),
     lease: 'chaos-lease',
     ingest: 'chaos-ingest',
+    snapshotter: 'native',
+    snapshot: 'chaos-committed',
+    active: 'chaos-active',
     event: packAny('containerd.events.NamespaceCreate', { name: 'chaos-victim', labels: {} }),
   };
 }
@@ -85,6 +113,15 @@ export async function wipe(g: RawGrpc): Promise<void> {
     for (const s of statuses?.statuses ?? []) await quiet(g.call(ServiceNames.Content, 'Abort', { ref: s.ref }, opts));
     const blobs = await quiet(g.stream<{ info: { digest: string }[] }>(ServiceNames.Content, 'List', [{}], opts));
     for (const b of (blobs ?? []).flatMap((r) => r.info)) await quiet(g.call(ServiceNames.Content, 'Delete', { digest: b.digest }, opts));
+    for (const snapshotter of SNAPSHOTTERS) {
+      // Children before parents: a pass removes the snapshots nothing names as parent.
+      for (let pass = 0; pass < 100; pass++) {
+        const infos = ((await quiet(g.stream<{ info: SnapshotInfo[] }>(ServiceNames.Snapshots, 'List', [{ snapshotter }], opts))) ?? []).flatMap((r) => r.info);
+        if (infos.length === 0) break;
+        const parents = new Set(infos.map((i) => i.parent));
+        for (const i of infos) if (!parents.has(i.name)) await quiet(g.call(ServiceNames.Snapshots, 'Remove', { snapshotter, key: i.name }, opts));
+      }
+    }
     await quiet(g.call(ServiceNames.Namespaces, 'Delete', { name }, { namespace: null }));
   }
 }
@@ -102,7 +139,7 @@ export function describeChange(before: string, after: string): string {
       parts.push(`namespace ${name} vanished`);
       continue;
     }
-    for (const key of ['labels', 'leases', 'blobs', 'ingests']) {
+    for (const key of ['labels', 'leases', 'blobs', 'ingests', 'snapshots']) {
       if (JSON.stringify(was[key]) !== JSON.stringify(now[key])) parts.push(`${name} ${key}: ${JSON.stringify(was[key])} -> ${JSON.stringify(now[key])}`);
     }
   }

@@ -99,6 +99,9 @@ const fixture: Fixture = {
   missingDigest: `sha256:${'2'.repeat(64)}`,
   lease: 'chaos-lease',
   ingest: 'chaos-ingest',
+  snapshotter: 'native',
+  snapshot: 'chaos-committed',
+  active: 'chaos-active',
   event: packAny('containerd.events.NamespaceCreate', { name: 'x', labels: { a: 'b' } }),
 };
 
