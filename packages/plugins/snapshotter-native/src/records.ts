@@ -5,9 +5,9 @@
  * never touch the disk. A change that cannot be written is undone in memory, so memory and disk never disagree.
  *
  * Why a JSON file and not LMDB: a snapshotter holds one record per layer and per container (hundreds, rarely
- * thousands), every change is a whole-file rewrite of a few hundred bytes per record (about 1 ms of CPU for 2000
- * records, measured in the README), and the fallback snapshotter should need nothing native to load. The price is
- * O(records) per change; past tens of thousands of snapshots LMDB would be the better store.
+ * thousands), every change is a whole-file rewrite of a few hundred bytes per record, and the fallback snapshotter
+ * should need nothing native to load. The price is O(records) per change: serialising 2000 records of about 470
+ * bytes (0.9 MB) took 13 ms of CPU (README); past a few thousand snapshots LMDB would be the better store.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
