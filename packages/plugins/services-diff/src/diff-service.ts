@@ -21,12 +21,14 @@ export class DiffService implements RpcServices {
     this.services = [
       implementService(ServiceNames.Diff, {
         Apply: async (req, ctx) => {
+          const op = opContextOf(ctx); // the namespace first: none is FailedPrecondition, whatever else is wrong
           if (!req.diff) throw new InvalidArgumentError('diff descriptor is required');
-          const applied = await differ.apply(opContextOf(ctx), fromWireDescriptor(req.diff), req.mounts.map(fromWireMount));
+          const applied = await differ.apply(op, fromWireDescriptor(req.diff), req.mounts.map(fromWireMount));
           return { applied: toWireDescriptor(applied) };
         },
         Diff: async (req, ctx) => {
-          const desc = await differ.compare(opContextOf(ctx), req.left.map(fromWireMount), req.right.map(fromWireMount), {
+          const op = opContextOf(ctx);
+          const desc = await differ.compare(op, req.left.map(fromWireMount), req.right.map(fromWireMount), {
             mediaType: req.media_type,
             ref: req.ref,
             labels: { ...req.labels },

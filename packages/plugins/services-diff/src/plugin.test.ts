@@ -61,6 +61,11 @@ describe('containerd.services.diff.v1.Diff over the walking differ', () => {
     expect(info.labels).toMatchObject({ a: 'b', 'containerd.io/uncompressed': expect.stringMatching(/^sha256:/) });
   });
 
+  it('refuses a request without a namespace first (FailedPrecondition), as containerd does', async () => {
+    await expectFailure(handlers.Apply(applyCodec.decode(applyCodec.encode({ mounts: [] })), rpcContext()), 'failed-precondition', 'namespace is required');
+    await expectFailure(handlers.Diff(diffCodec.decode(diffCodec.encode({})), rpcContext()), 'failed-precondition', 'namespace is required');
+  });
+
   it('refuses an Apply without a descriptor, and an unknown media type', async () => {
     await expectFailure(handlers.Apply(applyCodec.decode(applyCodec.encode({ mounts: [] })), rpcContext({ namespace: NS })), 'invalid-argument', 'diff descriptor is required');
     const diff = { media_type: 'application/x-nope', digest: sha256('x'), size: 1 };
