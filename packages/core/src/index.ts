@@ -27,3 +27,4 @@ export * from './content/index.js';
 export * from './snapshots/index.js';
 export * from './util/time-slice.js';
 export * from './util/mutex.js';
+export * from './util/batches.js';

@@ -1,5 +1,8 @@
 import { implementService, ServiceNames, toTimestamp, type containerd } from '@berth/api';
 import {
+  batches,
+  labelsWireSize,
+  LIST_BATCH_LIMITS,
   DataLossError,
   InvalidArgumentError,
   opContextOf,
@@ -19,10 +22,9 @@ type WireStatus = containerd.services.content.v1.StatusInput;
 
 /** Bytes per Read response (containerd copies through a 1 MiB buffer). */
 export const READ_CHUNK_SIZE = 1 << 20;
-/** A List response carries at most this many blobs (as containerd) ... */
-export const LIST_BATCH_COUNT = 100;
-/** ... and stops growing past roughly this many bytes, so that many large label sets stay far below 16 MiB. */
-export const LIST_BATCH_BYTES = 1 << 20;
+/** A List response carries at most this many blobs (as containerd), and stops growing past about LIST_BATCH_BYTES. */
+export const LIST_BATCH_COUNT = LIST_BATCH_LIMITS.count;
+export const LIST_BATCH_BYTES = LIST_BATCH_LIMITS.bytes;
 
 /**
  * containerd.services.content.v1.Content over the namespaced content store of the metadata plugin. Digests are
@@ -67,18 +69,7 @@ export class ContentService implements RpcServices {
 
   private async *list(filters: readonly string[], ctx: RpcContext): AsyncIterable<containerd.services.content.v1.ListContentResponseInput> {
     const op = opContextOf(ctx);
-    let batch: WireInfo[] = [];
-    let bytes = 0;
-    for await (const info of this.store.list(op, filters)) {
-      batch.push(toWireInfo(info));
-      bytes += approximateSize(info);
-      if (batch.length >= LIST_BATCH_COUNT || bytes >= LIST_BATCH_BYTES) {
-        yield { info: batch };
-        batch = [];
-        bytes = 0;
-      }
-    }
-    if (batch.length > 0) yield { info: batch };
+    for await (const info of batches(this.store.list(op, filters), toWireInfo, approximateSize)) yield { info };
   }
 
   /**
@@ -138,7 +129,5 @@ function toWireStatus(status: IngestStatus): WireStatus {
 
 /** Roughly what an Info costs on the wire. */
 function approximateSize(info: ContentInfo): number {
-  let size = 48 + info.digest.length;
-  for (const [key, value] of Object.entries(info.labels)) size += 8 + key.length + value.length;
-  return size;
+  return 48 + info.digest.length + labelsWireSize(info.labels);
 }

@@ -1,5 +1,8 @@
 import { implementService, ServiceNames, toTimestamp, type containerd } from '@berth/api';
 import {
+  batches,
+  labelsWireSize,
+  LIST_BATCH_LIMITS,
   InvalidArgumentError,
   opContextOf,
   type Mount,
@@ -15,10 +18,9 @@ import {
 type WireInfo = containerd.services.snapshots.v1.InfoInput;
 type WireKind = containerd.services.snapshots.v1.Kind;
 
-/** A List response carries at most this many snapshots (as containerd) ... */
-export const LIST_BATCH_COUNT = 100;
-/** ... and stops growing past roughly this many bytes, so that many large label sets stay far below 16 MiB. */
-export const LIST_BATCH_BYTES = 1 << 20;
+/** A List response carries at most this many snapshots (as containerd), and stops growing past about LIST_BATCH_BYTES. */
+export const LIST_BATCH_COUNT = LIST_BATCH_LIMITS.count;
+export const LIST_BATCH_BYTES = LIST_BATCH_LIMITS.bytes;
 
 const KINDS: Readonly<Record<SnapshotKind, WireKind>> = { active: 'ACTIVE', view: 'VIEW', committed: 'COMMITTED' };
 
@@ -76,18 +78,7 @@ export class SnapshotsService implements RpcServices {
   private async *list(snapshotter: string, filters: readonly string[], ctx: RpcContext): AsyncIterable<containerd.services.snapshots.v1.ListSnapshotsResponseInput> {
     const sn = this.get(snapshotter);
     const op = opContextOf(ctx);
-    let batch: WireInfo[] = [];
-    let bytes = 0;
-    for await (const info of sn.walk(op, filters)) {
-      batch.push(toWireInfo(info));
-      bytes += approximateSize(info);
-      if (batch.length >= LIST_BATCH_COUNT || bytes >= LIST_BATCH_BYTES) {
-        yield { info: batch };
-        batch = [];
-        bytes = 0;
-      }
-    }
-    if (batch.length > 0) yield { info: batch };
+    for await (const info of batches(sn.walk(op, filters), toWireInfo, approximateSize)) yield { info };
   }
 }
 
@@ -108,7 +99,5 @@ export function toWireMounts(mounts: readonly Mount[]): containerd.types.MountIn
 
 /** Roughly what an Info costs on the wire. */
 function approximateSize(info: SnapshotInfo): number {
-  let size = 48 + info.name.length + info.parent.length;
-  for (const [key, value] of Object.entries(info.labels)) size += 8 + key.length + value.length;
-  return size;
+  return 48 + info.name.length + info.parent.length + labelsWireSize(info.labels);
 }
