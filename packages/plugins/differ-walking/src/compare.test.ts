@@ -2,7 +2,7 @@
 // copy of the lower tree (and into an overlay upper dir above it), and get the upper tree back, entry by entry
 // (mtimes to the second: containerd's diff writer truncates them, and so does ours).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { lsetxattr, makedev, mkfifo, mknod, mount, S_IFCHR, unmountAll } from '@berth/sys';
@@ -113,6 +113,25 @@ describe.skipIf(!hasRoot())('Diff', () => {
     await mount('overlay', merged, 'overlay', 0, options.join(','));
     mounted.push(merged);
     expect(seconds(treeOf(merged))).toEqual(seconds(treeOf(upper)));
+  });
+
+  it('puts the labels of a repeated diff onto the blob that is there already', async () => {
+    const bind = (dir: string) => [{ type: 'bind', source: dir, options: ['rbind', 'ro'] }];
+    // Trees without deletions: no whiteout times, so the same diff is the same blob.
+    const a = join(work, 'a');
+    const b = join(work, 'b');
+    mkdirSync(a);
+    mkdirSync(b);
+    writeFileSync(join(b, 'f'), 'x');
+    utimesSync(join(b, 'f'), 1_000_000, 1_000_000);
+    utimesSync(b, 1_000_000, 1_000_000);
+    utimesSync(a, 1_000_000, 1_000_000);
+    const first = await t.differ.compare(t.ctx, bind(a), bind(b), { labels: { 'test.label': 'first' } });
+    const again = await t.differ.compare(t.ctx, bind(a), bind(b), { labels: { 'test.label': 'again', 'containerd.io/gc.root': 'now' } });
+    expect(again.digest).toBe(first.digest);
+    const info = await t.store.info(t.ctx, first.digest);
+    expect(info.labels).toMatchObject({ 'test.label': 'again', 'containerd.io/gc.root': 'now' });
+    expect(info.labels[UNCOMPRESSED_LABEL]).toMatch(/^sha256:/);
   });
 
   it('writes a plain tar on request, and an empty diff for equal trees', async () => {

@@ -141,9 +141,12 @@ export class WalkingDiffer implements Differ {
           }
           committed = true;
           let info = await manager.info(ctx, digest);
-          if (gzip && info.labels[UNCOMPRESSED_LABEL] === undefined) {
-            // The blob was there already, without the label: set it, as containerd does.
-            info = await manager.update(ctx, { digest, labels: { [UNCOMPRESSED_LABEL]: result.tarDigest } }, [`labels.${UNCOMPRESSED_LABEL}`]);
+          // The blob was there already (the same diff made before): the labels asked for go onto it too. containerd
+          // sets only the uncompressed label there, so a repeated diff's labels (`ctr snapshots diff --keep`'s
+          // gc.root among them) are lost and the layer may be collected under its caller.
+          const missing = Object.entries(labels).filter(([k, v]) => info.labels[k] !== v);
+          if (missing.length > 0) {
+            info = await manager.update(ctx, { digest, labels: Object.fromEntries(missing) }, missing.map(([k]) => `labels.${k}`));
           }
           this.o.log.debug('diff written', { digest, size: info.size, entries: result.entries, tar: result.tarDigest });
           return { mediaType, digest: info.digest, size: info.size };
