@@ -14,6 +14,14 @@ export interface Platform {
   readonly variant?: string;
 }
 
+/** Node's process.arch as Go's GOARCH, the names containerd's platforms use. */
+const GOARCH: Readonly<Record<string, string>> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/** This host's platform as containerd names it (what a plugin that runs natively lists in introspection). */
+export function hostPlatform(): Platform {
+  return { os: 'linux', architecture: GOARCH[process.arch] ?? process.arch };
+}
+
 /** What a plugin tells introspection about itself, filled during init (containerd's InitContext.Meta). */
 export interface PluginMeta {
   readonly exports: Record<string, string>;

@@ -28,11 +28,6 @@ export class WalkingDifferInstance extends WalkingDiffer {
     super(options);
   }
 
-  /** containerd's GOARCH for this host (the platform introspection shows). */
-  get architecture(): string {
-    return GOARCH[process.arch] ?? process.arch;
-  }
-
   describe(): string {
     return this.description;
   }
@@ -42,7 +37,6 @@ export class WalkingDifferInstance extends WalkingDiffer {
   }
 }
 
-const GOARCH: Readonly<Record<string, string>> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
 export async function openWalkingDiffer(o: OpenOptions): Promise<WalkingDifferInstance> {
   const decompressors = findDecompressors(o.config.gzip_decompressor);

@@ -5,6 +5,7 @@ import {
   coreTokens,
   definePlugin,
   differToken,
+  hostPlatform,
   ingestManagerToken,
   PluginKind,
 } from '@berth/core';
@@ -31,7 +32,7 @@ export const differWalkingPlugin = definePlugin({
   config: { schema: differWalkingConfigSchema, defaults: differWalkingConfigDefaults },
   async init({ provider, ingester, manager, ingests, dirs, log }, config: DifferWalkingConfig, ctx) {
     const differ = await openWalkingDiffer({ content: { provider, ingester, manager, ingests }, root: dirs.root, log, config });
-    ctx.meta.platforms.push({ os: 'linux', architecture: differ.architecture });
+    ctx.meta.platforms.push(hostPlatform());
     ctx.meta.exports.decompressors = differ.describe();
     return differ;
   },

@@ -1,4 +1,4 @@
-import { PluginKind, coreTokens, definePlugin, rawSnapshotterToken } from '@berth/core';
+import { PluginKind, coreTokens, definePlugin, hostPlatform, rawSnapshotterToken } from '@berth/core';
 import { nativeSnapshotterConfigDefaults, nativeSnapshotterConfigSchema, type NativeSnapshotterConfig } from './config.js';
 import { NativeSnapshotter } from './native-snapshotter.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -15,7 +15,7 @@ export const snapshotterNativePlugin = definePlugin({
   async init({ dirs, log }, config: NativeSnapshotterConfig, ctx) {
     const snapshotter = await NativeSnapshotter.open({ root: config.root_path ?? dirs.root, log });
     ctx.meta.exports.root = snapshotter.root;
-    ctx.meta.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch });
+    ctx.meta.platforms.push(hostPlatform());
     return snapshotter;
   },
 });

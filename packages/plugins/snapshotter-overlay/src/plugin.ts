@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { PluginKind, SkipPluginError, coreTokens, definePlugin, rawSnapshotterToken } from '@berth/core';
+import { PluginKind, SkipPluginError, coreTokens, definePlugin, hostPlatform, rawSnapshotterToken } from '@berth/core';
 import { overlayConfigDefaults, overlayConfigSchema, type OverlayConfig } from './config.js';
 import { OverlaySnapshotter } from './overlay-snapshotter.js';
 import { UNAVAILABLE_FSTYPE, probeOverlay } from './probe.js';
@@ -16,7 +16,7 @@ export const overlaySnapshotterPlugin = definePlugin({
   config: { schema: overlayConfigSchema, defaults: overlayConfigDefaults },
   async init({ dirs, log }, config: OverlayConfig, ctx) {
     // Set before the probe, as containerd does: a skipped overlayfs still lists its platform.
-    ctx.meta.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch });
+    ctx.meta.platforms.push(hostPlatform());
     const root = config.root_path ?? dirs.root;
     await mkdir(root, { recursive: true, mode: 0o700 });
     const simulated = config.simulate_unavailable === true;
