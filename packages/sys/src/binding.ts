@@ -2,6 +2,7 @@
 // koffi (about 13 ms to load with libc) is required only when a function needs it, so CLI commands that never mount
 // never pay for it.
 import { createRequire } from 'node:module';
+import { notImplemented } from './errors.js';
 
 /** The libc calls, typed as koffi binds them (pointers as Buffer or string, `size_t`/`ssize_t` as number). */
 export interface Libc {
@@ -36,6 +37,13 @@ let state: { libc: Libc } | { error: Error } | undefined;
 export function loadLibc(): { libc: Libc } | { error: Error } {
   state ??= bind();
   return state;
+}
+
+/** The bound libc for `syscall`; without it, a NotImplemented-style error (ENOSYS) that says why (callers with no fallback). */
+export function requireLibc(syscall: string): Libc {
+  const s = loadLibc();
+  if (!('libc' in s)) throw notImplemented(syscall, s.error.message);
+  return s.libc;
 }
 
 /** The bound libc, or undefined when koffi is unavailable (callers with a fallback use it). */

@@ -1,5 +1,5 @@
 // mknod(2) and mkfifo(3): device nodes, overlay whiteouts (0/0 character devices) and fifos.
-import { libcOrUndefined, loadLibc } from './binding.js';
+import { libcOrUndefined, requireLibc } from './binding.js';
 import { errnoError, notImplemented } from './errors.js';
 import { runTool } from './exec.js';
 import { cPath, showPath, type PathArg } from './path.js';
@@ -10,9 +10,8 @@ import { cPath, showPath, type PathArg } from './path.js';
  * `mknod(path, S_IFCHR, 0)`. Throws a SysError; with no FFI binding, a NotImplemented-style error (ENOSYS).
  */
 export function mknod(path: PathArg, mode: number, dev: number | bigint = 0n): void {
-  const s = loadLibc();
-  if (!('libc' in s)) throw notImplemented('mknod', s.error.message);
-  if (s.libc.mknod(cPath(path, 'mknod'), mode >>> 0, BigInt(dev)) !== 0) throw errnoError(s.libc.errno(), 'mknod', showPath(path));
+  const libc = requireLibc('mknod');
+  if (libc.mknod(cPath(path, 'mknod'), mode >>> 0, BigInt(dev)) !== 0) throw errnoError(libc.errno(), 'mknod', showPath(path));
 }
 
 /** mkfifo(3) (mode subject to the umask). Falls back to `mkfifo -m` (with the umask applied) without FFI. */

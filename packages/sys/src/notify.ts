@@ -1,7 +1,7 @@
 // systemd's readiness protocol (sd_notify(3)) over a Unix datagram socket, which node:dgram cannot open: a daemon
 // run by a `Type=notify` unit sends `READY=1` to $NOTIFY_SOCKET once it serves, `STOPPING=1` when it shuts down.
-import { loadLibc, type Libc } from './binding.js';
-import { errnoError, notImplemented } from './errors.js';
+import { requireLibc } from './binding.js';
+import { errnoError } from './errors.js';
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -14,12 +14,6 @@ const SOCKADDR_UN_SIZE = 110;
 
 /** The environment variable systemd sets for a `Type=notify` service. */
 export const NOTIFY_SOCKET_ENV = 'NOTIFY_SOCKET';
-
-function libc(syscall: string): Libc {
-  const s = loadLibc();
-  if (!('libc' in s)) throw notImplemented(syscall, s.error.message);
-  return s.libc;
-}
 
 /**
  * struct sockaddr_un for `path` and the length to pass with it. A leading `@` names an abstract socket (the name
@@ -45,7 +39,7 @@ export function sdNotify(state: string, env: NodeJS.ProcessEnv = process.env): b
   const target = env[NOTIFY_SOCKET_ENV];
   if (!target) return false;
   if (!target.startsWith('/') && !target.startsWith('@')) throw errnoError(22 /* EINVAL */, 'sendto', target);
-  const c = libc('socket');
+  const c = requireLibc('socket');
   const { addr, length } = unixAddress(target);
   const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw errnoError(c.errno(), 'socket', target);
@@ -68,7 +62,7 @@ export interface DatagramSocket {
 
 /** Binds a Unix datagram socket at `path` (a file path, or `@name` for an abstract one). */
 export function bindDatagramSocket(path: string): DatagramSocket {
-  const c = libc('socket');
+  const c = requireLibc('socket');
   const { addr, length } = unixAddress(path);
   const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw errnoError(c.errno(), 'socket', path);

@@ -1,7 +1,7 @@
 // getsockopt(SO_PEERCRED): who is on the other end of a unix socket, as the kernel recorded it at connect(2).
 import type { Socket } from 'node:net';
-import { loadLibc } from './binding.js';
-import { errnoError, notImplemented } from './errors.js';
+import { requireLibc } from './binding.js';
+import { errnoError } from './errors.js';
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -22,12 +22,11 @@ export interface PeerCredentials {
  * socket, and a NotImplemented-style error without the FFI binding.
  */
 export function peerCredentials(socket: Socket): PeerCredentials {
-  const s = loadLibc();
-  if (!('libc' in s)) throw notImplemented('getsockopt', s.error.message);
+  const libc = requireLibc('getsockopt');
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw errnoError(EBADF, 'getsockopt');
   // One buffer for every call: the call is synchronous and nothing keeps a reference to it.
   ucredLength[0] = ucred.length;
-  if (s.libc.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, ucredLength) !== 0) throw errnoError(s.libc.errno(), 'getsockopt');
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, ucredLength) !== 0) throw errnoError(libc.errno(), 'getsockopt');
   return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
 }

@@ -1,7 +1,7 @@
 // Process-level calls Node 20 lacks: replacing the process image in place (Node 23 has process.execve) and giving
 // freed heap memory back to the kernel.
-import { loadLibc } from './binding.js';
-import { errnoError, notImplemented } from './errors.js';
+import { libcOrUndefined, requireLibc } from './binding.js';
+import { errnoError } from './errors.js';
 
 const F_SETFD = 2;
 
@@ -11,14 +11,13 @@ const F_SETFD = 2;
  * made inheritable again first, so the new image writes where this one did. Returns only on failure (it throws).
  */
 export function execve(path: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): never {
-  const s = loadLibc();
-  if (!('libc' in s)) throw notImplemented('execve', s.error.message);
-  for (const fd of [0, 1, 2]) s.libc.fcntl(fd, F_SETFD, 0);
+  const libc = requireLibc('execve');
+  for (const fd of [0, 1, 2]) libc.fcntl(fd, F_SETFD, 0);
   const envp = Object.entries(env)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
-  s.libc.execve(path, [...argv, null], [...envp, null]);
-  throw errnoError(s.libc.errno(), 'execve', path);
+  libc.execve(path, [...argv, null], [...envp, null]);
+  throw errnoError(libc.errno(), 'execve', path);
 }
 
 /**
@@ -27,7 +26,6 @@ export function execve(path: string, argv: readonly string[], env: NodeJS.Proces
  * otherwise. Takes milliseconds; call it when idle. Returns whether memory was released; false without the binding.
  */
 export function mallocTrim(): boolean {
-  const s = loadLibc();
-  if (!('libc' in s)) return false;
-  return s.libc.malloc_trim(0) === 1;
+  const libc = libcOrUndefined();
+  return libc !== undefined && libc.malloc_trim(0) === 1;
 }

@@ -2,7 +2,7 @@
 // fd. Node's lutimes/futimes take seconds as a double, which cannot carry nanoseconds (a PAX mtime of a tar entry
 // keeps them, and so must the file made from it).
 import { futimesSync, lutimesSync } from 'node:fs';
-import { loadLibc, type Libc } from './binding.js';
+import { libcOrUndefined } from './binding.js';
 import { errnoError } from './errors.js';
 import { cPath, showPath, type PathArg } from './path.js';
 
@@ -27,11 +27,6 @@ function packTimes(atime: Timespec, mtime: Timespec): Buffer {
   return buf;
 }
 
-function libcOrNull(): Libc | null {
-  const s = loadLibc();
-  return 'libc' in s ? s.libc : null;
-}
-
 const seconds = (t: Timespec) => t.sec + t.nsec / 1e9;
 
 /**
@@ -40,7 +35,7 @@ const seconds = (t: Timespec) => t.sec + t.nsec / 1e9;
  */
 export function lutimens(path: PathArg, atime: Timespec, mtime: Timespec): void {
   const times = packTimes(atime, mtime);
-  const libc = libcOrNull();
+  const libc = libcOrUndefined();
   if (!libc) {
     lutimesSync(path, seconds(atime), seconds(mtime));
     return;
@@ -53,7 +48,7 @@ export function lutimens(path: PathArg, atime: Timespec, mtime: Timespec): void 
 /** The same for an open file descriptor (futimens(3)); falls back to fs.futimesSync. */
 export function futimens(fd: number, atime: Timespec, mtime: Timespec): void {
   const times = packTimes(atime, mtime);
-  const libc = libcOrNull();
+  const libc = libcOrUndefined();
   if (!libc) {
     futimesSync(fd, seconds(atime), seconds(mtime));
     return;

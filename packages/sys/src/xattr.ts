@@ -1,22 +1,16 @@
 // lsetxattr(2), lgetxattr(2), llistxattr(2): extended attributes of a path itself (a symlink is not followed), with
 // binary values as Buffers (`security.capability`, `trusted.overlay.opaque`, anything a layer carries).
-import { loadLibc, type Libc } from './binding.js';
-import { errnoError, notImplemented } from './errors.js';
+import { requireLibc } from './binding.js';
+import { errnoError } from './errors.js';
 import { cPath, showPath, type PathArg } from './path.js';
 
 /** The largest value the kernel stores (XATTR_SIZE_MAX). */
 const XATTR_SIZE_MAX = 64 * 1024;
 const ERANGE = 34;
 
-function libcFor(syscall: string): Libc {
-  const s = loadLibc();
-  if (!('libc' in s)) throw notImplemented(syscall, s.error.message);
-  return s.libc;
-}
-
 /** Sets `name` to `value` (bytes as given; a string is UTF-8). `flags`: XATTR_CREATE, XATTR_REPLACE. */
 export function lsetxattr(path: PathArg, name: string, value: Buffer | string, flags = 0): void {
-  const libc = libcFor('lsetxattr');
+  const libc = requireLibc('lsetxattr');
   const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
   // koffi passes a pointer to the bytes; an empty Buffer still needs a valid pointer.
   const buf = bytes.length > 0 ? bytes : Buffer.alloc(1);
@@ -27,7 +21,7 @@ export function lsetxattr(path: PathArg, name: string, value: Buffer | string, f
 
 /** The value of `name`, as bytes. Throws ENODATA when the path has no such attribute. */
 export function lgetxattr(path: PathArg, name: string): Buffer {
-  const libc = libcFor('lgetxattr');
+  const libc = requireLibc('lgetxattr');
   const p = cPath(path, 'lgetxattr');
   // Ask for the size, then read; the value may grow in between (ERANGE), so ask again.
   for (let attempt = 0; ; attempt++) {
@@ -44,7 +38,7 @@ export function lgetxattr(path: PathArg, name: string): Buffer {
 
 /** The names of the path's extended attributes (those the caller may see: `trusted.*` needs CAP_SYS_ADMIN). */
 export function llistxattr(path: PathArg): string[] {
-  const libc = libcFor('llistxattr');
+  const libc = requireLibc('llistxattr');
   const p = cPath(path, 'llistxattr');
   for (let attempt = 0; ; attempt++) {
     const size = libc.llistxattr(p, null, 0);
