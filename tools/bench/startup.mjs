@@ -6,11 +6,10 @@
 //
 //   node tools/bench/startup.mjs [--runs N]
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BERTH, ctr, requireDaemons, rssKiB, startBerthd, startContainerd, stopDaemon } from './lib/daemons.mjs';
+import { accepts, BERTH, ctr, requireDaemons, rssKiB, startBerthd, startContainerd, stopDaemon } from './lib/daemons.mjs';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 7;
@@ -31,15 +30,6 @@ function timed(cmd, args) {
     child.on('close', (code) => (code === 0 ? resolve(ms(process.hrtime.bigint() - t0)) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err}`))));
   });
 }
-
-const accepts = (path) =>
-  new Promise((resolve) => {
-    const s = connect(path, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 
 /** ms from spawn to the first answered Version: connect polled every 2 ms, then one Version call on a fresh channel. */
 async function readiness(start, dir) {
@@ -71,7 +61,6 @@ async function fill(sock) {
     for (let job = jobs.shift(); job; job = jobs.shift()) {
       const [n, b] = job;
       const file = join(tmpdir(), `berth-bench-startup-${process.pid}-${n}-${b}`);
-      const { writeFile, unlink } = await import('node:fs/promises');
       await writeFile(file, `blob ${n}/${b} ${'x'.repeat(1024)}`);
       await ctr(sock, ['-n', `ns${n}`, 'content', 'ingest', `ref-${n}-${b}`], { stdinFile: file });
       await unlink(file);

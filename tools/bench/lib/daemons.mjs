@@ -21,17 +21,22 @@ export const rssKiB = (pid) => {
   }
 };
 
+/** Whether a unix socket at `path` accepts a connection now. */
+export function accepts(path) {
+  return new Promise((resolve) => {
+    const s = connect(path, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
 export async function waitSocket(path, child, timeoutMs = 20000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}`);
-    if (existsSync(path)) {
-      const ok = await new Promise((resolve) => {
-        const s = connect(path, () => { s.destroy(); resolve(true); });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) return;
-    }
+    if (existsSync(path) && (await accepts(path))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no socket at ${path}`);
