@@ -7,16 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotFound, type OpContext } from '@berth/core';
 import { describeContentStoreConformance } from '@berth/core/testing';
 import { BerthClient, ContentStoreProxy } from '@berth/client';
-import { DAEMON_MAIN, startBerthd, type Berthd } from '../../daemon/test/harness.js';
-
-// No collection while the suite runs: it leaves unreferenced blobs around on purpose and reads them back.
-const NO_GC = [
-  '[plugins."io.containerd.gc.v1.scheduler"]',
-  'startup_delay = "0s"',
-  'schedule_delay = "1h"',
-  'mutation_threshold = 1000000',
-  'deletion_threshold = 1000000',
-].join('\n');
+import { DAEMON_MAIN, NO_GC, startBerthd, type Berthd } from '../../daemon/test/harness.js';
 
 describe.skipIf(!existsSync(DAEMON_MAIN))('ContentStoreProxy over berthd', () => {
   let daemon: Berthd | undefined;

@@ -9,16 +9,7 @@ import { isInvalidArgument, isNotFound, type OpContext, type SnapshotInfo } from
 import { describeSnapshotterConformance, snapshotterSuiteUnavailable } from '@berth/core/testing';
 import * as sys from '@berth/sys';
 import { BerthClient, SnapshotterProxy } from '@berth/client';
-import { DAEMON_MAIN, startBerthd, type Berthd } from '../../daemon/test/harness.js';
-
-// No collection while the suite runs: its snapshots carry no gc.root label and are read back later.
-const NO_GC = [
-  '[plugins."io.containerd.gc.v1.scheduler"]',
-  'startup_delay = "0s"',
-  'schedule_delay = "1h"',
-  'mutation_threshold = 1000000',
-  'deletion_threshold = 1000000',
-].join('\n');
+import { DAEMON_MAIN, NO_GC, startBerthd, type Berthd } from '../../daemon/test/harness.js';
 
 describe.skipIf(!existsSync(DAEMON_MAIN) || snapshotterSuiteUnavailable() !== undefined)('SnapshotterProxy over berthd', () => {
   let daemon: Berthd | undefined;

@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { ServiceNames } from '@berth/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { hasCtr, hasRoot, startBerthd, type Berthd } from './harness.js';
+import { hasCtr, hasRoot, QUIET_GC, startBerthd, type Berthd } from './harness.js';
 
-/** No collection of its own during the test: what is left on disk is what the crash left. */
-const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 interface WireMount {

@@ -17,20 +17,12 @@ import {
 import { serviceDefinition, ServiceNames } from '@berth/api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { CTR, hasCtr, hasRoot, startBerthd, type Berthd } from './harness.js';
+import { CTR, hasCtr, hasRoot, QUIET_GC, startBerthd, type Berthd } from './harness.js';
 import { sha256Digest as sha256 } from '@berth/core';
 
 const MiB = 1 << 20;
 const NS_HEADER = { 'containerd-namespace': 'default' };
 const CONTENT = ServiceNames.Content;
-
-/**
- * Garbage collection only when asked for (a sync lease delete) or after a deletion: no collection at startup,
- * none from writes. An unrooted blob that ctr ingests is collectable, as with containerd, and must not vanish
- * in the middle of a test.
- */
-const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
-
 
 interface Outcome {
   readonly code: number | null;

@@ -13,6 +13,22 @@ export const DAEMON_MAIN = fileURLToPath(new URL('../dist/berthd-launch.cjs', im
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/dist/berth-launch.cjs', import.meta.url));
 export const CTR = '/usr/bin/ctr';
 
+/**
+ * berthd config for tests that watch what GC keeps: a collection only when asked for (a sync lease delete) or
+ * after a deletion; none at startup and none from writes, so an unrooted blob or snapshot a test just made does
+ * not vanish in the middle of it.
+ */
+export const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
+
+/** berthd config with no collection at all while a suite runs (it leaves unreferenced items around on purpose). */
+export const NO_GC = [
+  '[plugins."io.containerd.gc.v1.scheduler"]',
+  'startup_delay = "0s"',
+  'schedule_delay = "1h"',
+  'mutation_threshold = 1000000',
+  'deletion_threshold = 1000000',
+].join('\n');
+
 export const hasRoot = (): boolean => process.getuid?.() === 0;
 export const hasCtr = (): boolean => existsSync(CTR);
 

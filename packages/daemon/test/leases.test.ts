@@ -5,13 +5,10 @@ import { credentials, makeGenericClientConstructor, Metadata, type Client, type 
 import { serviceDefinition, ServiceNames } from '@berth/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { hasCtr, hasRoot, startBerthd, type Berthd } from './harness.js';
+import { hasCtr, hasRoot, QUIET_GC, startBerthd, type Berthd } from './harness.js';
 import { sha256Digest as sha256 } from '@berth/core';
 
 const MiB = 1 << 20;
-
-/** Collections only when asked for (a sync lease delete) or after deletions; none at startup or from writes. */
-const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
 
 const ctrLines = (stdout: string) => stdout.trim().split('\n').slice(1);
 

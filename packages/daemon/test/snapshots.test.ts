@@ -11,12 +11,9 @@ import { join } from 'node:path';
 import { MNT_DETACH, umount2 } from '@berth/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { CTR, hasCtr, hasRoot, run, startBerthd, type Berthd, type RunResult } from './harness.js';
+import { CTR, hasCtr, hasRoot, QUIET_GC, run, startBerthd, type Berthd, type RunResult } from './harness.js';
 
 const SNAPSHOTS = 'containerd.services.snapshots.v1.Snapshots';
-
-/** No collection at startup or from writes; a sync lease delete collects at once, other deletions at the next tick. */
-const QUIET_GC = ['[plugins."io.containerd.gc.v1.scheduler"]', 'mutation_threshold = 0', 'startup_delay = "0s"'].join('\n');
 
 /** The rows of a ctr table, as records by header; columns are found from the header (cells may be empty). */
 function table(stdout: string): Record<string, string>[] {
