@@ -11,6 +11,7 @@ export * from './kinds/snapshots.js';
 export * from './kinds/diff.js';
 export * from './kinds/namespaces.js';
 export * from './kinds/leases.js';
+export * from './kinds/images.js';
 export * from './kinds/gc.js';
 export * from './kinds/events.js';
 export * from './kinds/rpc.js';

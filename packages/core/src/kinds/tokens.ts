@@ -6,6 +6,7 @@ import type { Applier, Comparer, Differ } from './diff.js';
 import type { RawSnapshotter, SnapshotterSet } from './snapshots.js';
 import type { EventExchange, EventForwarder, EventPublisher, EventSubscriber } from './events.js';
 import type { GarbageCollectable, GarbageCollector } from './gc.js';
+import type { ImageStore } from './images.js';
 import type { LeaseManager } from './leases.js';
 import type { NamespaceStore } from './namespaces.js';
 import type { RpcServices } from './rpc.js';
@@ -27,6 +28,8 @@ export const contentStoreToken = createToken<ContentStore>('content.store', {
 export const namespacesToken = createToken<NamespaceStore>('metadata.namespaces');
 /** Leases and their resources (metadata plugin). */
 export const leasesToken = createToken<LeaseManager>('metadata.leases');
+/** Images by name, per namespace (metadata plugin). */
+export const imagesToken = createToken<ImageStore>('metadata.images');
 /** What garbage collection marks and sweeps (metadata plugin). */
 export const collectableToken = createToken<GarbageCollectable>('gc.collectable');
 /** The garbage-collection scheduler: io.containerd.gc.v1. */
