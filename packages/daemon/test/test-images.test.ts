@@ -16,6 +16,8 @@ import {
   hostPlatform,
   LAYERS_EXPECTED,
   MEDIA_TYPES,
+  pushLayout as pushLayoutTo,
+  registryClient,
   snapshotTree,
   umociUnpack,
   writeTar,
@@ -258,6 +260,15 @@ describe.skipIf(!hasRegistry())('pushLayout into the loopback registry', () => {
       expect(head.status, digest).toBe(200);
     }
     expect(pushed.manifests.at(-1)).toBe(image.target.digest);
+  });
+
+  it('registryClient (for scripts with their own registry) pushes the same layout to the same digests', async () => {
+    const image = await buildImage('multi', join(scratch, 'push-client'));
+    const viaHarness = await pushLayout(registry, image.dir, 'test/harness:v1');
+    const viaClient = await pushLayoutTo(registryClient(registry.url), image.dir, 'test/client:v1');
+    expect(viaClient).toEqual({ ...viaHarness, reference: `${registry.host}/test/client:v1`, repo: 'test/client' });
+    const res = await fetch(`${registry.url}/v2/test/client/manifests/v1`, { method: 'HEAD', headers: { accept: ACCEPT } });
+    expect(res.headers.get('docker-content-digest')).toBe(image.target.digest);
   });
 
   it('refuses a layout whose blob does not match its digest, naming it', async () => {
