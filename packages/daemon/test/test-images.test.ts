@@ -8,8 +8,10 @@ import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, r
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
 import {
   buildImage,
+  cachedImage,
   compareTrees,
   formatDifferences,
   hasUmoci,
@@ -152,6 +154,41 @@ describe('tools/images', () => {
     expect(execFileSync('getfattr', ['--only-values', '-n', 'user.bin', join(dir, 'd/x')])).toEqual(Buffer.from([0, 0xff, 0x80]));
     expect((await lstat(join(dir, 'd/hard'))).ino).toBe((await lstat(join(dir, long))).ino);
     expect(await readlink(join(dir, 'd/sym'))).toBe(`/${'s'.repeat(120)}`);
+  });
+
+  it('many and big (small variants here) are cached by content: the second call builds nothing', async () => {
+    const previous = process.env.BERTH_IMAGE_CACHE;
+    process.env.BERTH_IMAGE_CACHE = join(scratch, 'cache');
+    try {
+      const many = await cachedImage('many', { many: { files: 250, layers: 3 } });
+      const layers = many.manifests[0]!.layers;
+      expect(layers).toHaveLength(3);
+      const listing = execFileSync('tar', ['-tzf', join(many.dir, 'blobs', 'sha256', layers[0]!.descriptor.digest.slice(7))], { encoding: 'utf8' });
+      expect(listing.split('\n').filter((l) => /\/f\d{5}$/.test(l))).toHaveLength(84);
+      const blobDir = join(many.dir, 'blobs', 'sha256');
+      const mtime = statSync(join(blobDir, readdirSync(blobDir)[0]!)).mtimeMs;
+      const again = await cachedImage('many', { many: { files: 250, layers: 3 } });
+      expect(again).toEqual(many);
+      expect(statSync(join(blobDir, readdirSync(blobDir)[0]!)).mtimeMs).toBe(mtime);
+      // another size is another cache entry
+      expect((await cachedImage('many', { many: { files: 10, layers: 1 } })).dir).not.toBe(many.dir);
+      const big = await cachedImage('big', { big: { mib: 3 } });
+      expect(big.manifests[0]!.layers).toHaveLength(3);
+      let tarBytes = 0;
+      let blobBytes = 0;
+      for (const layer of big.manifests[0]!.layers) {
+        const gz = blob(big.dir, layer.descriptor.digest);
+        blobBytes += gz.length;
+        tarBytes += gunzipSync(gz).length;
+      }
+      // incompressible: gzip saves nothing on the file contents (only tar headers and padding)
+      expect(blobBytes).toBeGreaterThan(3 * 1024 * 1024);
+      expect(blobBytes / tarBytes).toBeGreaterThan(0.99);
+      expect((await buildImage('big', join(scratch, 'big-again'), { big: { mib: 3 } })).manifests[0]!.descriptor.digest).toBe(big.manifests[0]!.descriptor.digest);
+    } finally {
+      if (previous === undefined) delete process.env.BERTH_IMAGE_CACHE;
+      else process.env.BERTH_IMAGE_CACHE = previous;
+    }
   });
 
   it.skipIf(!hasSkopeo || !hasUmoci())('the OCI layouts pass umoci stat and skopeo inspect', () => {
