@@ -266,6 +266,9 @@ describe.skipIf(!hasRoot() || !hasUmoci())('the layers image unpacked by umoci (
       ]),
     );
     expect(formatDifferences(await compareTrees(rootfs, again), { a: 'umoci', b: 'copy' })).toContain('data/setuid: mode 4755 (umoci) != 0755 (copy)');
+    // ignore leaves a subtree out; xattrs: false stops reading them
+    expect(await compareTrees(rootfs, again, { ignore: (p) => p === 'data' })).toEqual([]);
+    expect((await compareTrees(rootfs, again, { xattrs: false })).map((d) => d.field)).not.toContain('xattr user.berth.bin');
   });
 });
 

@@ -15,6 +15,7 @@
 // (`grant_type=password` with username/password, or `refresh_token`). Wrong credentials get 401.
 import { execFile } from 'node:child_process';
 import { randomBytes, sign, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,6 +63,12 @@ export interface TokenServer {
 }
 
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
+
+// Last resort, as for registries: the key and certificate of a server a test forgot to stop go with the process.
+const liveDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /** `repository:test/x:pull,push` -> access; unknown shapes are ignored, as a registry would refuse them anyway. */
 function parseScope(scope: string): TokenAccess | undefined {
@@ -210,12 +217,14 @@ class LoopbackTokenServer implements TokenServer {
       this.server.closeAllConnections();
     });
     await rm(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
   }
 }
 
 /** Starts a token server on a free loopback port, with a fresh P-256 key and self-signed certificate (openssl). */
 export async function startTokenServer(options: TokenServerOptions = {}): Promise<TokenServer> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-token-server-'));
+  liveDirs.add(dir);
   try {
     const keyPath = join(dir, 'key.pem');
     const certPath = join(dir, 'cert.pem');
@@ -233,6 +242,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
     return new LoopbackTokenServer(server, dir, certPath, key, certDer, options);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
+    liveDirs.delete(dir);
     throw err;
   }
 }
