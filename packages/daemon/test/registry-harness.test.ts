@@ -3,7 +3,7 @@
 // from the loopback token server let the right credentials in and keep wrong ones out.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,8 +16,8 @@ const execFileAsync = promisify(execFile);
 const hasSkopeo = existsSync('/usr/bin/skopeo');
 
 /** skopeo inspect of a reference; async, because the token server answers from this process. */
-async function skopeoInspect(ref: string, creds?: string): Promise<{ ok: true; json: { Digest: string; Layers: string[] } } | { ok: false; stderr: string }> {
-  const args = ['inspect', '--tls-verify=false', ...(creds ? ['--creds', creds] : ['--no-creds']), `docker://${ref}`];
+async function skopeoInspect(ref: string, creds?: string, tls: string[] = ['--tls-verify=false']): Promise<{ ok: true; json: { Digest: string; Layers: string[] } } | { ok: false; stderr: string }> {
+  const args = ['inspect', ...tls, ...(creds ? ['--creds', creds] : ['--no-creds']), `docker://${ref}`];
   try {
     const { stdout } = await execFileAsync('skopeo', args, { timeout: 60_000 });
     return { ok: true, json: JSON.parse(stdout) as { Digest: string; Layers: string[] } };
@@ -166,5 +166,45 @@ describe.skipIf(!hasRegistry() || !hasSkopeo)('Bearer token auth with the loopba
     const refused = await fetch(`${registry.url}/v2/test/busybox/manifests/latest`, { headers: { authorization: `Bearer ${otherRepo}`, accept } });
     expect(refused.status).toBe(401);
     await refused.arrayBuffer();
+  });
+});
+
+describe.skipIf(!hasRegistry() || !hasSkopeo)('TLS with a test CA, and client certificates', () => {
+  let registry: Registry;
+  let mutual: Registry;
+  beforeAll(async () => {
+    registry = await startRegistry({ tls: true });
+    mutual = await startRegistry({ tls: { clientCertificates: true } });
+    await pushLayout(registry, tiny.dir, 'test/busybox:latest');
+    await pushLayout(mutual, tiny.dir, 'test/busybox:latest');
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await mutual?.stop();
+  });
+
+  it('serves HTTPS under a certificate for 127.0.0.1 that only the test CA vouches for', async () => {
+    expect(registry.url).toBe(`https://${registry.host}`);
+    expect(registry.tls?.clientCertPath).toBeUndefined();
+    const trusted = await skopeoInspect(`${registry.host}/test/busybox:latest`, undefined, ['--cert-dir', registry.tls!.certsDir]);
+    expect(trusted.ok, trusted.ok ? '' : trusted.stderr).toBe(true);
+    if (trusted.ok) expect(trusted.json.Digest).toBe(tiny.target.digest);
+    const untrusted = await skopeoInspect(`${registry.host}/test/busybox:latest`, undefined, ['--tls-verify=true']);
+    expect(untrusted.ok).toBe(false);
+    if (!untrusted.ok) expect(untrusted.stderr).toMatch(/certificate/i);
+    await expect(fetch(`${registry.url}/v2/`)).rejects.toThrow();
+  });
+
+  it('with client certificates, lets in only a client that presents one from the CA', async () => {
+    const tls = mutual.tls!;
+    expect(tls.clientCertPath).toBeTruthy();
+    const withCert = await skopeoInspect(`${mutual.host}/test/busybox:latest`, undefined, ['--cert-dir', tls.certsDir]);
+    expect(withCert.ok, withCert.ok ? '' : withCert.stderr).toBe(true);
+    const caOnly = join(scratch, 'ca-only');
+    await mkdir(caOnly, { recursive: true });
+    await copyFile(tls.caPath, join(caOnly, 'ca.crt'));
+    const withoutCert = await skopeoInspect(`${mutual.host}/test/busybox:latest`, undefined, ['--cert-dir', caOnly]);
+    expect(withoutCert.ok).toBe(false);
+    if (!withoutCert.ok) expect(withoutCert.stderr).toMatch(/certificate|tls/i);
   });
 });

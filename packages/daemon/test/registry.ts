@@ -11,7 +11,10 @@
 // `schema1: true` accepts pushed Docker schema1 manifests (pushSchema1); `htpasswd: { user: password }` turns on
 // basic auth (bcrypt entries written with Debian's htpasswd, apache2-utils); `tokenServer` (token-server.ts) turns
 // on Bearer token auth against it. With auth on, the harness's own pushes authenticate as the first user, or with a
-// token the token server issues directly; clients under test go through the challenge. Blobs are pushed with the
+// token the token server issues directly; clients under test go through the challenge. `tls: true` serves HTTPS with
+// a certificate for 127.0.0.1 from a fresh test CA (`registry.tls.caPath`; `certsDir` has ca.crt, as certs.d and
+// skopeo's --cert-dir expect); `tls: { clientCertificates: true }` also requires a client certificate from that CA
+// (client.cert and client.key in certsDir). The harness's own requests (registry.fetch) trust that CA. Blobs are pushed with the
 // distribution API exactly as a client does (POST /v2/<repo>/blobs/uploads/, then PUT <Location>?digest=<digest>
 // with the whole body); manifests with PUT /v2/<repo>/manifests/<tag or digest>. The registry checks a manifest's
 // references: push the config and layer blobs before the manifest that names them, and the manifests before an
@@ -20,8 +23,9 @@
 // killed and its dir removed by stop(), and as a last resort when the test process exits.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +61,10 @@ export interface Registry {
   readonly root: string;
   /** How clients must authenticate. */
   readonly auth: 'none' | 'basic' | 'token';
+  /** With `tls`: the test CA and, with client certificates, the client's pair. */
+  readonly tls: RegistryTls | undefined;
+  /** fetch() for the harness's own requests: trusts the test CA and presents the client certificate with TLS. */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response>;
   readonly pid: number;
   /** Uploads a blob (POST + monolithic PUT); pushing one that is already there is fine. */
   pushBlob(repo: string, data: Buffer): Promise<PushedBlob>;
@@ -85,6 +93,17 @@ export interface RegistryOptions {
   readonly htpasswd?: Readonly<Record<string, string>>;
   /** Bearer token auth against this token server (its realm, service, issuer and certificate). */
   readonly tokenServer?: TokenServer;
+  /** HTTPS with a test CA; `clientCertificates` makes the registry require a client certificate from it. */
+  readonly tls?: boolean | { readonly clientCertificates?: boolean };
+}
+
+export interface RegistryTls {
+  /** PEM of the CA that signed the registry's certificate (and the client's). */
+  readonly caPath: string;
+  /** A dir with ca.crt (and client.cert, client.key): containerd's certs.d/<host>/ and skopeo's --cert-dir layout. */
+  readonly certsDir: string;
+  readonly clientCertPath?: string;
+  readonly clientKeyPath?: string;
 }
 
 import { sha256Digest } from '@berth/core';
@@ -112,7 +131,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function configYaml(root: string, port: number, auth: string[], schema1: boolean): string {
+function configYaml(root: string, port: number, auth: string[], schema1: boolean, tls: string[]): string {
   return [
     'version: 0.1',
     'log:',
@@ -130,6 +149,7 @@ function configYaml(root: string, port: number, auth: string[], schema1: boolean
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
+    ...tls,
     ...(schema1 ? ['compatibility:', '  schema1:', '    enabled: true'] : []),
     ...auth,
     '',
@@ -137,6 +157,56 @@ function configYaml(root: string, port: number, auth: string[], schema1: boolean
 }
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * A test CA, a certificate for 127.0.0.1 signed by it and, when asked, a client certificate (openssl, EC P-256);
+ * returns the `http.tls` config lines and where the files are.
+ */
+async function makeTls(dir: string, clientCertificates: boolean): Promise<{ config: string[]; tls: RegistryTls }> {
+  const certsDir = join(dir, 'certs.d');
+  await mkdir(certsDir);
+  const openssl = (...args: string[]) => execFileAsync('openssl', args, { cwd: dir });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const caPath = join(certsDir, 'ca.crt');
+  await openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', caPath, '-days', '2', '-subj', '/CN=berth-test-ca',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  const issue = async (name: string, subject: string, extensions: string, certOut: string, keyOut: string) => {
+    await writeFile(join(dir, `${name}.ext`), extensions);
+    await openssl('req', ...ec, '-keyout', keyOut, '-out', `${name}.csr`, '-subj', subject);
+    await openssl('x509', '-req', '-in', `${name}.csr`, '-CA', caPath, '-CAkey', 'ca.key', '-CAserial', 'ca.srl', '-CAcreateserial', '-days', '2', '-out', certOut, '-extfile', `${name}.ext`);
+  };
+  await issue('server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n', join(dir, 'server.crt'), join(dir, 'server.key'));
+  const config = ['  tls:', `    certificate: ${join(dir, 'server.crt')}`, `    key: ${join(dir, 'server.key')}`];
+  if (!clientCertificates) return { config, tls: { caPath, certsDir } };
+  const clientCertPath = join(certsDir, 'client.cert');
+  const clientKeyPath = join(certsDir, 'client.key');
+  await issue('client', '/CN=berth-test-client', 'extendedKeyUsage=clientAuth\n', clientCertPath, clientKeyPath);
+  config.push('    clientcas:', `      - ${caPath}`);
+  return { config, tls: { caPath, certsDir, clientCertPath, clientKeyPath } };
+}
+
+/** fetch() over node:https with a custom CA and client certificate (global fetch takes neither). */
+async function fetchTls(url: string | URL, init: RequestInit, tls: { ca: Buffer; cert?: Buffer; key?: Buffer }): Promise<Response> {
+  const body = init.body === undefined || init.body === null ? undefined : Buffer.from(init.body as Buffer | string);
+  const headers = Object.fromEntries(new Headers(init.headers).entries());
+  if (body) headers['content-length'] = String(body.length);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: init.method ?? 'GET', headers, ca: tls.ca, cert: tls.cert, key: tls.key, signal: init.signal ?? undefined }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('error', reject);
+      res.once('end', () => {
+        const out = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const status = res.statusCode ?? 0;
+        const noBody = status === 204 || status === 304 || init.method === 'HEAD';
+        resolve(new Response(noBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers: out }));
+      });
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
 
 /** The `auth:` section for the options, writing the htpasswd file into dir when asked for. */
 async function authConfig(dir: string, options: RegistryOptions): Promise<string[]> {
@@ -179,6 +249,7 @@ class LoopbackRegistry implements Registry {
   readonly exited: Promise<void>;
 
   readonly auth: 'none' | 'basic' | 'token';
+  private readonly tlsFiles: { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined;
 
   constructor(
     private readonly dir: string,
@@ -186,10 +257,18 @@ class LoopbackRegistry implements Registry {
     port: number,
     private readonly child: ChildProcess,
     private readonly options: RegistryOptions = {},
+    readonly tls: RegistryTls | undefined = undefined,
   ) {
     this.auth = options.htpasswd ? 'basic' : options.tokenServer ? 'token' : 'none';
     this.host = `127.0.0.1:${port}`;
-    this.url = `http://${this.host}`;
+    this.url = `${tls ? 'https' : 'http'}://${this.host}`;
+    this.tlsFiles = tls
+      ? {
+          ca: readFileSync(tls.caPath),
+          cert: tls.clientCertPath ? readFileSync(tls.clientCertPath) : undefined,
+          key: tls.clientKeyPath ? readFileSync(tls.clientKeyPath) : undefined,
+        }
+      : undefined;
     running.set(child, dir);
     child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
@@ -220,13 +299,17 @@ class LoopbackRegistry implements Registry {
     return !this.failed && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  fetch(url: string | URL, init: RequestInit = {}): Promise<Response> {
+    return this.tlsFiles ? fetchTls(url, init, this.tlsFiles) : fetch(url, init);
+  }
+
   /** Resolves when GET /v2/ answers 200; rejects with the registry's output if it exits first or never answers. */
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.alive) throw new Error(`docker-registry exited before it was ready:\n${this.output}`);
       try {
-        const res = await fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(1000) });
+        const res = await this.fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(1000) });
         await res.arrayBuffer();
         // with auth on, the unauthenticated GET /v2/ answers 401 with a challenge: that is ready too
         if (res.status === 200 || (this.auth !== 'none' && res.status === 401)) return;
@@ -253,13 +336,13 @@ class LoopbackRegistry implements Registry {
     checkRepo(repo);
     const digest = sha256Digest(data);
     const headers = this.authHeaders(repo);
-    const started = await fetch(`${this.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
+    const started = await this.fetch(`${this.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
     await expectStatus(started, 202, `start upload to ${repo}`);
     const location = started.headers.get('location');
     if (!location) throw new Error(`start upload to ${repo}: no Location header`);
     const upload = new URL(location, this.url);
     upload.searchParams.set('digest', digest);
-    const put = await fetch(upload, {
+    const put = await this.fetch(upload, {
       method: 'PUT',
       body: data,
       headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
@@ -272,7 +355,7 @@ class LoopbackRegistry implements Registry {
     checkRepo(repo);
     const body = Buffer.isBuffer(manifest) ? manifest : Buffer.from(typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
     const digest = sha256Digest(body);
-    const res = await fetch(`${this.url}/v2/${repo}/manifests/${ref}`, {
+    const res = await this.fetch(`${this.url}/v2/${repo}/manifests/${ref}`, {
       method: 'PUT',
       body,
       headers: { ...this.authHeaders(repo), 'content-type': mediaType },
@@ -311,14 +394,16 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     const root = join(dir, 'data');
     const port = await freePort();
     const config = join(dir, 'config.yml');
+    let tls: { config: string[]; tls: RegistryTls } | undefined;
     try {
-      await writeFile(config, configYaml(root, port, await authConfig(dir, options), options.schema1 ?? false));
+      if (options.tls) tls = await makeTls(dir, typeof options.tls === 'object' && options.tls.clientCertificates === true);
+      await writeFile(config, configYaml(root, port, await authConfig(dir, options), options.schema1 ?? false, tls?.config ?? []));
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
     const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const registry = new LoopbackRegistry(dir, root, port, child, options);
+    const registry = new LoopbackRegistry(dir, root, port, child, options, tls?.tls);
     try {
       await registry.waitReady(options.readyTimeoutMs ?? 15_000);
       return registry;
@@ -371,7 +456,7 @@ export async function pushSchema1(registry: Registry, layoutDir: string, repoAnd
   }
   const repoUrl = `${registry.url}/v2/${repo}/manifests/${tag}`;
   // pushManifest checks Docker-Content-Digest against the bytes sent; schema1's digest is over other bytes
-  const res = await fetch(repoUrl, {
+  const res = await registry.fetch(repoUrl, {
     method: 'PUT',
     body: manifest,
     headers: { ...registry.authHeaders(repo), 'content-type': MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED },
