@@ -58,7 +58,7 @@ describe('resolve', () => {
     const reg = await registry();
     const err = await failureOf(resolver().resolve(`${reg.host}/test/app:nope`));
     expect(isNotFound(err), String(err)).toBe(true);
-    expect((err as Error).message).toContain(`${reg.host}/test/app:nope`);
+    expect(err.message).toContain(`${reg.host}/test/app:nope`);
   });
 });
 
@@ -103,7 +103,7 @@ describe('fetch', () => {
     const digest = digestOf(Buffer.from('nope'));
     const err = await failureOf(resolver().fetcher(`${reg.host}/test/app`).fetch({ mediaType: LAYER, digest, size: 4 }));
     expect(isNotFound(err), String(err)).toBe(true);
-    expect((err as Error).message).toContain(digest);
-    expect((err as Error).message).toContain('test/app');
+    expect(err.message).toContain(digest);
+    expect(err.message).toContain('test/app');
   });
 });

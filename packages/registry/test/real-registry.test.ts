@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '@berth/core';
 import { hasRegistry, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_LAYER, MEDIA_TYPE_OCI_MANIFEST, startRegistry, type Registry } from '../../daemon/test/registry.js';
-import { createResolver, type HttpResolver } from './resolver.js';
-import { collectBytes } from './testing/fake-registry.js';
+import { createResolver, type HttpResolver } from '../src/resolver.js';
+import { collectBytes } from '../src/testing/fake-registry.js';
 
 describe.skipIf(!hasRegistry())('against docker-registry', () => {
   let registry: Registry | undefined;
