@@ -258,6 +258,9 @@ class RegistryFetcher implements Fetcher {
     let res: HttpResponse | undefined = first;
     let skip = first.status === 200 ? start : 0;
     let failures = 0;
+    // reopenings in all: progress resets `failures`, so a registry that trickles a few bytes per connection is
+    // still bounded
+    let reopened = 0;
     for (;;) {
       try {
         if (res === undefined) {
@@ -283,7 +286,7 @@ class RegistryFetcher implements Fetcher {
       } catch (err) {
         res?.body.destroy();
         res = undefined;
-        if (!isRetryableError(err) || failures >= retries || signal?.aborted) {
+        if (!isRetryableError(err) || failures >= retries || reopened >= Math.max(1, retries) * 5 || signal?.aborted) {
           if (err instanceof IdleTimeoutError) {
             throw new DeadlineExceededError(
               `${req.what}: registry ${ep.host} stalled at byte ${position}${desc.size > 0 ? ` of ${desc.size}` : ''} (no data for ${(err.message.match(/(\d+) ms/) ?? [])[1] ?? '?'} ms, ${failures + 1} attempts)`,
@@ -296,6 +299,7 @@ class RegistryFetcher implements Fetcher {
           throw err;
         }
         failures++;
+        reopened++;
         await sleep(Math.min(this.options.maxRetryDelayMs ?? 30_000, (this.options.retryDelayMs ?? 250) * 2 ** (failures - 1)), signal);
       }
     }
