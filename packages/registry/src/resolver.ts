@@ -323,6 +323,15 @@ class RegistryPusher implements Pusher {
     return `${ep.path}/${this.ref.repository}`;
   }
 
+  /** Best-effort DELETE of an upload session we will not use (the registry would expire it anyway). */
+  private async cancelUpload(ep: Endpoint, location: string, what: string): Promise<void> {
+    try {
+      discard(await this.client.request(ep, { method: 'DELETE', path: uploadUrl(ep, location, {}).href, scopes: [pushScope(this.ref.repository)], what, redirects: false }));
+    } catch {
+      // nothing to do: an abandoned upload only costs the registry a little until it expires
+    }
+  }
+
   async exists(desc: Descriptor, options: { signal?: AbortSignal; reference?: string } = {}): Promise<boolean> {
     validateDigest(desc.digest);
     const ep = this.endpoint();
@@ -390,13 +399,17 @@ class RegistryPusher implements Pusher {
       const res = await this.client.request(ep, req);
       discard(res);
       if (res.status === 201) {
+        // an upload a refused mount opened before is of no use now
+        if (location !== undefined) await this.cancelUpload(ep, location, what);
         options.onProgress?.(desc.size);
         return 'mounted';
       }
-      // 202: the registry could not mount and opened an upload instead; 401/403/404: try the next source
+      // 202: the registry could not mount and opened an upload instead (kept for the upload if no other source
+      // mounts); 401/403/404: the next source
       if (res.status === 202) {
-        location = header(res, 'location');
-        break;
+        const opened = header(res, 'location');
+        if (location === undefined) location = opened;
+        else if (opened !== undefined) await this.cancelUpload(ep, opened, what);
       }
     }
     if (location === undefined) {
