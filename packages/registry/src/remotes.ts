@@ -2,7 +2,7 @@
 // HTTP implementation lives beside it; @berth/images codes against these interfaces only, so a test can hand it an
 // in-memory source and an OCI layout can stand in for a registry.
 import type { Descriptor } from '@berth/core';
-import type { BlobBody } from './blob-fetcher.js';
+import type { BlobBody } from './blob.js';
 
 /** A reference resolved to the descriptor of what it names (an index or a manifest, usually). */
 export interface Resolved {
