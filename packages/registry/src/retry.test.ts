@@ -165,4 +165,22 @@ describe('stalls', () => {
     expect(err.message).toContain('/v2/test/app/manifests/v1');
     expect(reg.requests).toHaveLength(2);
   });
+
+  it('a reader slower than the idle timeout is not a stall: nothing is re-requested', async () => {
+    const data = randomBytes(8 << 20);
+    const reg = await registry();
+    const digest = reg.addBlob('test/app', data);
+    const body = await resolver({ idleTimeoutMs: 200 }).fetcher(`${reg.host}/test/app`).fetch({ mediaType: LAYER, digest, size: data.length });
+    const parts: Buffer[] = [];
+    let first = true;
+    for await (const chunk of body.chunks) {
+      parts.push(Buffer.from(chunk));
+      if (first) {
+        first = false;
+        await new Promise((resolve) => setTimeout(resolve, 700)); // the socket's buffers fill up meanwhile
+      }
+    }
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    expect(reg.requests).toHaveLength(1);
+  });
 });
