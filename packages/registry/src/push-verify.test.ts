@@ -51,6 +51,29 @@ describe('push', () => {
     expect(reg.requests.filter((r) => r.method === 'POST')).toHaveLength(3);
   });
 
+  it('starts a blob upload again from its POST when the connection drops during the PUT', async () => {
+    let puts = 0;
+    const reg = await registry({
+      hook: (req, res) => {
+        if (req.method === 'PUT' && puts++ === 0) {
+          res.socket?.destroy();
+          return true;
+        }
+        return false;
+      },
+    });
+    const data = randomBytes(20_000);
+    let reads = 0;
+    const content = () => {
+      reads++;
+      return (async function* () { yield data; })();
+    };
+    expect(await resolver().pusher(`${reg.host}/test/dest`).push({ mediaType: LAYER, digest: digestOf(data), size: data.length }, content)).toBe('uploaded');
+    expect(reg.blobs.get(digestOf(data))?.equals(data)).toBe(true);
+    expect(reads).toBe(2);
+    expect(reg.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+  });
+
   it('uploads a large blob in PATCH chunks with Content-Range, then PUT with the digest', async () => {
     const reg = await registry();
     const data = randomBytes(250_000);

@@ -2,7 +2,7 @@
 // endpoint (mirrors first), fetch by descriptor with Range resume that survives dropped and stalled connections,
 // and push (existence check, cross-repository mount, monolithic or chunked upload, manifests by tag or digest).
 import type { Descriptor } from '@berth/core';
-import { DataLossError, DeadlineExceededError, InvalidArgumentError, NotFoundError, rechunk, sha256Digest, UnavailableError, validateDigest } from '@berth/core';
+import { DataLossError, DeadlineExceededError, InvalidArgumentError, isDeadlineExceeded, isUnavailable, NotFoundError, rechunk, sha256Digest, UnavailableError, validateDigest } from '@berth/core';
 import { BlobNotFoundError, type BlobBody } from './blob.js';
 import { describeConnectionError, isRetryableError, RegistryClient, sleep, type ClientTuning, type Endpoint, type RegistryRequest } from './client.js';
 import { discard, header, IdleTimeoutError, readBody, type HttpResponse } from './http.js';
@@ -421,6 +421,21 @@ class RegistryPusher implements Pusher {
       options.onProgress?.(desc.size);
       return 'uploaded';
     }
+    // a blob upload is started again from its POST when it fails on the way (a dropped or stalled connection,
+    // a 5xx): a streamed body cannot be replayed by the request engine, but `content` can be read again
+    const retries = this.options.retries ?? 4;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.uploadBlob(ep, desc, content, options);
+      } catch (err) {
+        if (attempt >= retries || signal?.aborted || !(isUnavailable(err) || isDeadlineExceeded(err))) throw err;
+        await sleep(Math.min(this.options.maxRetryDelayMs ?? 30_000, (this.options.retryDelayMs ?? 250) * 2 ** attempt), signal);
+      }
+    }
+  }
+
+  private async uploadBlob(ep: Endpoint, desc: Descriptor, content: () => AsyncIterable<Uint8Array>, options: PushOptions): Promise<PushOutcome> {
+    const signal = options.signal;
     const what = `blob ${desc.digest} to ${this.ref.host}/${this.ref.repository}`;
     const scopes = [pushScope(this.ref.repository)];
     const post = (query: string, extraScopes: readonly string[] = []): RegistryRequest => ({
