@@ -117,29 +117,35 @@ describe('push', () => {
 });
 
 describe('concurrency', () => {
-  it('never has more requests open to one host than the limit', async () => {
+  async function mostOpen(concurrency: number): Promise<number> {
     let open = 0;
     let most = 0;
     const reg = await registry({
       hook: async () => {
         open++;
         most = Math.max(most, open);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await new Promise((resolve) => setTimeout(resolve, 150));
         open--;
         return false;
       },
     });
     const blobs = Array.from({ length: 8 }, () => randomBytes(1000));
     const digests = blobs.map((b) => reg.addBlob('test/app', b));
-    const fetcher = resolver({ concurrency: 2 }).fetcher(`${reg.host}/test/app`);
+    const fetcher = resolver({ concurrency }).fetcher(`${reg.host}/test/app`);
     await Promise.all(
       digests.map(async (digest, i) => {
         const body = await fetcher.fetch({ mediaType: LAYER, digest, size: blobs[i]!.length });
         for await (const chunk of body.chunks) void chunk;
       }),
     );
-    expect(most).toBe(2);
     expect(reg.requests).toHaveLength(8);
+    return most;
+  }
+
+  it('never has more requests open to one host than the limit', async () => {
+    expect(await mostOpen(2)).toBeLessThanOrEqual(2);
+    // the measure can see more: with room for all eight, more than two overlap
+    expect(await mostOpen(8)).toBeGreaterThan(2);
   });
 });
 

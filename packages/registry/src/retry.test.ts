@@ -150,7 +150,8 @@ describe('stalls', () => {
     } finally {
       clearInterval(ticker);
     }
-    expect(worst).toBeLessThan(100);
+    // generous: the machine is shared; a client that waited synchronously would block for the whole 600 ms
+    expect(worst).toBeLessThan(250);
   });
 
   it('a stall before the headers is retried too, and then DeadlineExceeded', async () => {
