@@ -218,6 +218,31 @@ describe('TLS from the hosts dir', () => {
     expect(reg.requests).toHaveLength(1);
   });
 
+  it.skipIf(!have)('asks a token realm on the same TLS host with that host\'s CA and client certificate', async () => {
+    const read = (f: string) => readFile(join(pki, f));
+    let realm = '';
+    const reg = await registry({
+      tls: { key: await read('server.key'), cert: await read('server.crt'), ca: await read('ca.crt'), requestCert: true, rejectUnauthorized: true },
+      hook: (req, res) => {
+        if (req.url?.startsWith('/token')) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"token":"t0"}');
+          return true;
+        }
+        if (req.headers.authorization === 'Bearer t0') return false;
+        res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="s"` });
+        res.end();
+        return true;
+      },
+    });
+    realm = `${reg.url}/token`;
+    const digest = reg.addManifest('test/app', 'v1', MANIFEST, { schemaVersion: 2 });
+    const root = await tempDir();
+    await hostsToml(root, reg.host, `server = "https://${reg.host}"\nca = "${join(pki, 'ca.crt')}"\nclient = [["${join(pki, 'client.crt')}", "${join(pki, 'client.key')}"]]\n`);
+    expect((await resolver({ hostsDir: root }).resolve(`${reg.host}/test/app:v1`)).descriptor.digest).toBe(digest);
+    expect(reg.requests.map((q) => q.url.split('?')[0])).toEqual(['/v2/test/app/manifests/v1', '/token', '/v2/test/app/manifests/v1']);
+  });
+
   it.skipIf(!have)('a CA file that is missing is an InvalidArgumentError naming it', async () => {
     const root = await tempDir();
     await hostsToml(root, 'reg.example', `server = "https://reg.example"\nca = "nope.pem"\n`);
