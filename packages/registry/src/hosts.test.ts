@@ -92,6 +92,21 @@ ca = "upstream-ca.pem"
     expect(hosts[2]!.tls.ca).toEqual([join(dir, 'upstream-ca.pem')]);
   });
 
+  it('without hosts.toml, reads the directory as Docker certs.d: *.crt CAs, *.cert with their *.key', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'reg.example_5000_');
+    await mkdir(dir);
+    for (const f of ['ca.crt', 'other.crt', 'client.cert', 'client.key', 'lonely.cert', 'README']) await writeFile(join(dir, f), '');
+    const [host] = configureHosts('reg.example:5000', { hostsDir: root });
+    expect(host).toMatchObject({ scheme: 'https', host: 'reg.example:5000', path: '/v2' });
+    expect([...host!.tls.ca].sort()).toEqual([join(dir, 'ca.crt'), join(dir, 'other.crt')]);
+    expect([...host!.tls.client].sort()).toEqual([[join(dir, 'client.cert'), join(dir, 'client.key')], [join(dir, 'lonely.cert'), '']]);
+    // _default serves every host without its own directory
+    await mkdir(join(root, '_default'));
+    await writeFile(join(root, '_default', 'hosts.toml'), '[host."https://mirror.example"]\n  capabilities = ["pull"]\n');
+    expect(configureHosts('other.example', { hostsDir: root }).map((h) => h.host)).toEqual(['mirror.example', 'other.example']);
+  });
+
   it('refuses a hosts.toml that does not parse, or has an unknown key or capability, naming the file', async () => {
     const root = await tempDir();
     await hostsToml(root, 'a.example', 'server = "https://a.example"\n[host."https://m"\n');

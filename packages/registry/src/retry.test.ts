@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
+import { retryAfterMs } from './client.js';
 import { createResolver, type HttpResolverOptions } from './resolver.js';
 import { collectBytes, startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from './testing/fake-registry.js';
 
@@ -27,6 +28,15 @@ function resolver(options: HttpResolverOptions = {}) {
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 describe('retries', () => {
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('Tue, 01 Dec 2026 16:00:00 GMT');
+    expect(retryAfterMs('7', now)).toBe(7000);
+    expect(retryAfterMs('Tue, 01 Dec 2026 16:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('Tue, 01 Dec 2026 15:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs(undefined, now)).toBeUndefined();
+  });
+
   it('waits as long as Retry-After says on a 429, then succeeds', async () => {
     let refused = 0;
     const reg = await registry({
