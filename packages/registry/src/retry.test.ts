@@ -194,4 +194,20 @@ describe('stalls', () => {
     expect(Buffer.concat(parts).equals(data)).toBe(true);
     expect(reg.requests).toHaveLength(1);
   });
+
+  it('an abort ends a stalled body with Cancelled at once and frees its connection slot', async () => {
+    const data = randomBytes(100_000);
+    const { reg, digest } = await stalling(data, 1, 10_000);
+    const r = resolver({ idleTimeoutMs: 30_000, concurrency: 1 });
+    const controller = new AbortController();
+    const body = await r.fetcher(`${reg.host}/test/app`).fetch({ mediaType: LAYER, digest, size: data.length }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+    const err = await failureOf(collectBytes(body.chunks));
+    expect(err.errdef).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // the only slot is free again: the next fetch (served whole) goes through
+    const again = await r.fetcher(`${reg.host}/test/app`).fetch({ mediaType: LAYER, digest, size: data.length });
+    expect((await collectBytes(again.chunks)).equals(data)).toBe(true);
+  });
 });
