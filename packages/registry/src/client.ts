@@ -14,6 +14,7 @@ import {
 } from '@berth/core';
 import { Authorizer, dockerConfigCredentials, type CredentialsFunction } from './auth.js';
 import { configureHosts, tlsAgentOptions, type HostCapability, type RegistryHost } from './hosts.js';
+import { PACKAGE_VERSION } from './version.js';
 import { createAgents, destroyAgents, IdleTimeoutError, readBody, send, type Agents, type HttpResponse, type RequestBody } from './http.js';
 
 /** An endpoint ready to take requests. */
@@ -95,7 +96,7 @@ export interface RegistryRequest {
   readonly redirects?: boolean;
 }
 
-const DEFAULT_USER_AGENT = 'berth/0.1';
+const DEFAULT_USER_AGENT = `berth/${PACKAGE_VERSION}`;
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
