@@ -7,7 +7,7 @@ import { DataLossError, validateDigest, type Descriptor } from '@berth/core';
 /**
  * A pass-through stream that hashes what goes through it and, at its end, fails with DataLossError naming the
  * expected and actual digest (or size) when they differ from `desc`. Bytes beyond `desc.size` fail at once.
- * `offset` (with `prefix`, the bytes before it, when resuming) lets it check a body that starts mid-blob.
+ * `prefix` (the bytes before a resume offset, already held elsewhere) lets it check a body that starts mid-blob.
  */
 export function verifyingStream(desc: Descriptor, options: { prefix?: Iterable<Uint8Array> } = {}): Transform {
   validateDigest(desc.digest);
