@@ -161,6 +161,8 @@ describe('verifyingStream', () => {
     expect(err.message).toContain(`expected ${digestOf(data)}, got ${digestOf(tampered)}`);
     const long = await failureOf(pipeline(Readable.from([data]), verifyingStream({ mediaType: LAYER, digest: digestOf(data), size: 10 }), sink()));
     expect(long.errdef).toBe('data-loss');
+    // resuming: the bytes before the offset are given as the prefix, the stream carries the rest
+    await pipeline(Readable.from([data.subarray(3000)]), verifyingStream({ mediaType: LAYER, digest: digestOf(data), size: data.length }, { prefix: [data.subarray(0, 3000)] }), sink());
     const short = await failureOf(pipeline(Readable.from([data.subarray(1)]), verifyingStream({ mediaType: LAYER, digest: digestOf(data), size: data.length }), sink()));
     expect(short.message).toContain(`got ${data.length - 1} bytes, expected ${data.length}`);
   });
