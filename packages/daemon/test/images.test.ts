@@ -7,6 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -115,6 +117,67 @@ async function pushIndex(registry: Registry, repo: string, tag: string, manifest
     }),
   );
   return { digest: await registry.pushManifest(repo, tag, index, MEDIA_TYPE_OCI_INDEX), size: index.length };
+}
+
+const MEDIA_TYPE_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+const b64url = (s: string): string => Buffer.from(s).toString('base64url');
+
+/**
+ * A Docker schema1 manifest, JWS-signed the way registries serve them: the payload without its closing brace, then
+ * the signatures, then the tail the protected header names (formatLength/formatTail). containerd's converter strips
+ * the signatures by that header and never checks the signature itself, so a dummy one will do.
+ */
+function schema1Manifest(repo: string, tag: string, arch: string, layers: readonly Layer[]): Buffer {
+  // Top layer first, as schema1 lists them; each history entry is the v1 image JSON of that layer.
+  const top = [...layers].reverse();
+  const payload = JSON.stringify(
+    {
+      schemaVersion: 1,
+      name: repo,
+      tag,
+      architecture: arch,
+      fsLayers: top.map((l) => ({ blobSum: l.digest })),
+      history: top.map((_, i) => ({
+        v1Compatibility: JSON.stringify({
+          id: createHash('sha256').update(`layer ${i}`).digest('hex'),
+          created: '2020-01-01T00:00:00Z',
+          container_config: { Cmd: ['/bin/sh', '-c', `#(nop) layer ${i}`] },
+          ...(i === 0 ? { architecture: arch, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] } } : {}),
+          throwaway: false,
+        }),
+      })),
+    },
+    null,
+    3,
+  );
+  const formatLength = payload.length - 2; // up to the newline before the final brace
+  const protectedHeader = b64url(JSON.stringify({ formatLength, formatTail: b64url(payload.slice(formatLength)), time: '2020-01-01T00:00:00Z' }));
+  const signatures = `,\n   "signatures": [{"header": {"alg": "ES256"}, "signature": "${b64url('not checked')}", "protected": "${protectedHeader}"}]`;
+  return Buffer.from(payload.slice(0, formatLength) + signatures + payload.slice(formatLength));
+}
+
+/** A loopback registry of one repository serving a schema1 manifest (Debian's registry refuses to store them). */
+async function startSchema1Registry(repo: string, tag: string, manifest: Buffer, blobs: readonly Buffer[]): Promise<{ host: string; requests: string[]; server: Server }> {
+  const manifestDigest = sha256(manifest);
+  const byDigest = new Map(blobs.map((b) => [sha256(b), b]));
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    requests.push(`${req.method} ${path}`);
+    const send = (status: number, body: Buffer, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'Content-Length': String(body.length), 'Docker-Distribution-Api-Version': 'registry/2.0', ...headers });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (path === '/v2/') return send(200, Buffer.from('{}'), { 'Content-Type': 'application/json' });
+    if (path === `/v2/${repo}/manifests/${tag}` || path === `/v2/${repo}/manifests/${manifestDigest}`) {
+      return send(200, manifest, { 'Content-Type': MEDIA_TYPE_SCHEMA1_SIGNED, 'Docker-Content-Digest': manifestDigest });
+    }
+    const blob = path.startsWith(`/v2/${repo}/blobs/`) ? byDigest.get(path.slice(`/v2/${repo}/blobs/`.length)) : undefined;
+    if (blob) return send(200, blob, { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': sha256(blob) });
+    return send(404, Buffer.from(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: 'not found' }] })), { 'Content-Type': 'application/json' });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
 }
 
 describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr and a loopback registry', () => {
@@ -347,6 +410,32 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
     ]);
     ok(await ctr(['images', 'rm', '--sync', ref], ns));
     expect(await contentDigests(ns)).toEqual([]);
+  }, 120_000);
+
+  it('ctr images pull of a Docker schema1 image converts it to an OCI manifest and unpacks it', async () => {
+    const ns = 'schema1';
+    const manifest = schema1Manifest('test/old', 'v1', GOARCH, busybox.layers);
+    const old = await startSchema1Registry('test/old', 'v1', manifest, busybox.layers.map((l) => l.blob));
+    try {
+      const oldRef = `${old.host}/test/old:v1`;
+      ok(await ctr(['images', 'pull', '--plain-http', oldRef], ns));
+      // The image names the converted manifest, not the schema1 document.
+      const [row, ...others] = await images(ns);
+      expect(others).toEqual([]);
+      expect(row).toMatchObject({ REF: oldRef, TYPE: MEDIA_TYPE_OCI_MANIFEST, PLATFORMS: `linux/${GOARCH}` });
+      expect(row!.DIGEST).not.toBe(sha256(manifest));
+      // Same layers, so the same diff IDs and the same chain as the OCI image.
+      expect((await snapshots(ns)).map((s) => s.KEY).sort()).toEqual([...busybox.chain].sort());
+      expect(table(ok(await ctr(['images', 'check'], ns)).stdout)).toEqual([
+        expect.objectContaining({ REF: oldRef, STATUS: 'complete (3/3)', UNPACKED: 'true' }),
+      ]);
+      expect(old.requests).toEqual(expect.arrayContaining([`GET /v2/test/old/blobs/${busybox.layers[0]!.digest}`]));
+      ok(await ctr(['images', 'rm', '--sync', oldRef], ns));
+      expect(await contentDigests(ns)).toEqual([]);
+      expect(await snapshots(ns)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => old.server.close(resolve));
+    }
   }, 120_000);
 
   it('ctr images rm --sync of the last name collects the content and the unpacked snapshots', async () => {
