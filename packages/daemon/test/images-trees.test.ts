@@ -58,16 +58,17 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
   });
 
   /** Pulls `test/<name>:latest` into its own namespace, mounts it and compares it with umoci's tree of `reference`. */
-  async function pullAndCompare(name: string, reference: string, pullArgs: string[] = []): Promise<void> {
-    const ns = `trees-${name}`;
+  async function pullAndCompare(name: string, reference: string, snapshotter?: string): Promise<void> {
+    const ns = `trees-${name}${snapshotter ? `-${snapshotter}` : ''}`;
+    const pullArgs = snapshotter ? ['--snapshotter', snapshotter] : [];
     const ref = `${registry.host}/test/${name}:latest`;
     ok(await ctr(['images', 'pull', '--plain-http', ...pullArgs, ref], ns));
-    const target = join(work, 'mnt', name);
+    const target = join(work, 'mnt', ns);
     await mkdir(target, { recursive: true });
     mounted.push(target);
-    ok(await ctr(['images', 'mount', ref, target], ns));
+    ok(await ctr(['images', 'mount', ...pullArgs, ref, target], ns));
     try {
-      const umoci = umociUnpack(built.get(reference)!.dir, 'latest', join(work, 'umoci', `${name}-${reference}`));
+      const umoci = umociUnpack(built.get(reference)!.dir, 'latest', join(work, 'umoci', `${ns}-${reference}`));
       // The root directory itself is the mount point (umoci makes its own): compare what is below it.
       const differences = (await compareTrees(umoci, target)).filter((d) => d.path !== '.');
       expect(formatDifferences(differences, { a: 'umoci', b: 'berthd' })).toBe('');
@@ -76,7 +77,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
       expect(tree.get('bin/busybox')?.type).toBe('file');
       expect(tree.size).toBeGreaterThan(100);
     } finally {
-      ok(await ctr(['images', 'unmount', '--rm', target], ns));
+      ok(await ctr(['images', 'unmount', ...pullArgs, '--rm', target], ns));
     }
     expect(isMounted(target)).toBe(false);
     ok(await ctr(['images', 'rm', '--sync', ref], ns));
@@ -86,6 +87,8 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
   for (const name of ['layers', 'layers-plain', 'tiny']) {
     it(`${name}: ctr images pull, then ctr images mount shows umoci's tree`, () => pullAndCompare(name, name), 180_000);
   }
+
+  it('layers on the native snapshotter: ctr images pull/mount --snapshotter native shows umoci\'s tree', () => pullAndCompare('layers', 'layers', 'native'), 180_000);
 
   // umoci cannot unpack zstd layers nor read Docker media types: compare with the image of the same diff IDs.
   it('layers-zstd: zstd layers unpack to the tree of layers', () => pullAndCompare('layers-zstd', 'layers'), 180_000);
