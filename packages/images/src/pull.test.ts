@@ -22,6 +22,7 @@ import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import nativeSnapshotterPlugin from '@berth/plugin-snapshotter-native';
+import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chainIds } from './identity.js';
 import { MemoryRegistry } from './memory-registry.js';
@@ -213,6 +214,11 @@ describe.skipIf(!asRoot)('pull into content-local + metadata-lmdb, unpacked by t
     });
     await expect(first).rejects.toSatisfy(isCancelled);
     expect(imageStore.images.size).toBe(0);
+    // the interrupted pull's lease stays (expiring in 24 h) and holds what was fetched until the retry
+    const [kept] = await services.leases.list(ctx);
+    expect(Date.parse(kept!.labels['containerd.io/gc.expire']!) - Date.now()).toBeGreaterThan(23 * 3600_000);
+    const held = await services.leases.listResources(ctx, kept!.id);
+    expect(held).toEqual(expect.arrayContaining([{ id: mine.layers[0]!.digest, type: 'content' }, { id: `layer-${big.digest}`, type: 'ingests' }]));
     const base0 = registry.served.get(mine.layers[0]!.digest);
     expect(base0).toBe(mine.layers[0]!.size);
     const partial = (await services.content.listStatuses(ctx)).find((s) => s.ref === `layer-${big.digest}`);
@@ -285,4 +291,60 @@ describe.skipIf(!asRoot)('pull into content-local + metadata-lmdb, unpacked by t
       'no match for platform',
     );
   });
+
+  it('refuses a manifest that is not what its media type says, and a document that is not JSON, with clear errors', async () => {
+    const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'1'.repeat(64)}`, size: 2 };
+    const index = registry.putJson({ schemaVersion: 2, manifests: [entry] }, 'application/vnd.oci.image.manifest.v1+json');
+    const ref = registry.tag('test/liar', 'v1', index);
+    await expect(pull(services, ctx, { ref, resolver: registry, snapshotter: 'native' })).rejects.toThrow(
+      `manifest ${index.digest}: media-type: expected manifest but found index`,
+    );
+    const garbage = registry.put('{"schemaVersion": 2, "config": ', 'application/vnd.oci.image.manifest.v1+json');
+    const ref2 = registry.tag('test/garbage', 'v1', garbage);
+    await expect(pull(services, ctx, { ref: ref2, resolver: registry, snapshotter: 'native' })).rejects.toMatchObject({ errdef: 'data-loss' });
+    const weird = registry.put('x', 'application/x-not-an-image');
+    await expect(pull(services, ctx, { ref: registry.tag('test/weird', 'v1', weird), resolver: registry })).rejects.toThrow('not an image manifest or index');
+    expect(imageStore.images.size).toBe(0);
+  });
 });
+
+describe.skipIf(!asRoot)('pull into the overlayfs snapshotter (the default)', () => {
+  it('unpacks into overlayfs and labels the config with gc.ref.snapshot.overlayfs', async (test) => {
+    const t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, overlaySnapshotterPlugin, differWalkingPlugin] });
+    try {
+      const names = t.host.get(snapshottersToken).names();
+      if (!names.includes('overlayfs')) {
+        test.skip('overlayfs is not usable in this temp dir');
+        return;
+      }
+      const services: ImageServices = {
+        content: t.host.get(contentStoreToken),
+        images: new MapImageStore(),
+        leases: t.host.get(leasesToken),
+        snapshotters: t.host.get(snapshottersToken),
+        applier: t.host.get(applierToken),
+      };
+      const registry = new MemoryRegistry();
+      const a = makeLayer({ 'a/one': '1', 'a/two': '2' });
+      const b = makeLayer({ 'a/.wh.one': '', 'b/three': '3' });
+      const image = putImage(registry, HOST, [a, b]);
+      const ref = registry.tag('test/overlay', 'latest', image.manifest);
+      const result = await pull(services, ctx, { ref, resolver: registry });
+      const [c0, c1] = chainIds(image.diffIds);
+      expect(result.unpacked).toEqual([{ platform: HOST, chainId: c1, snapshotter: 'overlayfs' }]);
+      expect((await services.content.info(ctx, image.config.digest)).labels['containerd.io/gc.ref.snapshot.overlayfs']).toBe(c1);
+      const sn = services.snapshotters.get('overlayfs');
+      expect(await sn.stat(ctx, c1!)).toMatchObject({ kind: 'committed', parent: c0 });
+      // the whiteout went into the upper dir in overlay form: a view of the top shows a/two, not a/one
+      const mounts = await sn.view(ctx, 'check', c1!);
+      const lowers = mounts[0]!.options.find((o) => o.startsWith('lowerdir='))!.slice('lowerdir='.length).split(':');
+      const { lstatSync } = await import('node:fs');
+      const wh = lstatSync(join(lowers[0]!, 'a', 'one'));
+      expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+      await sn.remove(ctx, 'check');
+    } finally {
+      await t.close();
+    }
+  });
+});
+

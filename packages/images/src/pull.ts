@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import {
   errdefOf,
   errorFromErrdef,
+  InvalidArgumentError,
   isAlreadyExists,
   isNotFound,
   LEASE_EXPIRE_LABEL,
@@ -136,7 +137,7 @@ class PullRun {
   }
 
   async readDocument(desc: Descriptor): Promise<Buffer> {
-    if (desc.size > MAX_DOCUMENT_SIZE) throw new NotFoundError(`${desc.digest}: ${desc.size} bytes is too large for a manifest`);
+    if (desc.size > MAX_DOCUMENT_SIZE) throw new InvalidArgumentError(`${desc.digest}: ${desc.size} bytes is more than the limit of ${MAX_DOCUMENT_SIZE} for a manifest, index or config`);
     const parts: Buffer[] = [];
     for await (const chunk of readBlob(this.content, this.ctx, desc.digest)) parts.push(chunk);
     return Buffer.concat(parts);
@@ -178,7 +179,7 @@ class PullRun {
       const platformOf = platform ?? { os: imageConfig.os || 'linux', architecture: imageConfig.architecture, ...(imageConfig.variant ? { variant: imageConfig.variant } : {}) };
       return [{ manifest: desc, platform: normalizePlatform(platformOf), config: manifest.config, imageConfig, layers }];
     }
-    throw new NotFoundError(`${desc.digest}: media type ${desc.mediaType} is not an image manifest or index`);
+    throw new InvalidArgumentError(`${desc.digest}: media type ${desc.mediaType} is not an image manifest or index`);
   }
 
   /** Starts a layer's download; the promise is observed at once so a failure is never unhandled. */
@@ -211,16 +212,16 @@ async function storeImage(services: ImageServices, ctx: OpContext, name: string,
   }
 }
 
-/** Runs `body` under the context's lease, or under a new expiring lease that is deleted afterwards. */
+/** Runs `body` under the context's lease, or under a new expiring lease that is deleted when `body` succeeds. */
 async function withLease<T>(services: ImageServices, ctx: OpContext, body: (ctx: OpContext) => Promise<T>): Promise<T> {
   if (ctx.lease) return body(ctx);
   const id = uniquePart();
   await services.leases.create(ctx, { id, labels: { [LEASE_EXPIRE_LABEL]: rfc3339(new Date(Date.now() + PULL_LEASE_EXPIRY_MS)) } });
-  try {
-    return await body({ ...ctx, lease: id });
-  } finally {
-    await services.leases.delete({ namespace: ctx.namespace }, id).catch(() => undefined);
-  }
+  const result = await body({ ...ctx, lease: id });
+  // Only after success: a failed or interrupted pull leaves its lease to expire, so that GC cannot take what it
+  // fetched before the retry resumes it (ctr deletes the lease either way).
+  await services.leases.delete({ namespace: ctx.namespace }, id).catch(() => undefined);
+  return result;
 }
 
 export const pull: PullFunction = async (services, ctx, options): Promise<PullResult> => {

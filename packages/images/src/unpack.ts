@@ -98,7 +98,8 @@ export async function unpackLayers(t: UnpackTarget, config: Descriptor, image: I
       await setLabel(t.content, ctx, layer.descriptor.digest, UNCOMPRESSED_LABEL, diff.digest);
       t.onProgress?.(layer.descriptor, 'done');
     } finally {
-      if (!committed) await sn.remove(ctx, key).catch(() => undefined);
+      // without the signal: an aborted pull still removes what it prepared
+      if (!committed) await sn.remove({ namespace: ctx.namespace, ...(ctx.lease ? { lease: ctx.lease } : {}) }, key).catch(() => undefined);
     }
   }
   const top = chain.at(-1) ?? '';
