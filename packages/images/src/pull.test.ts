@@ -266,6 +266,19 @@ describe.skipIf(!asRoot)('pull into content-local + metadata-lmdb, unpacked by t
     expect(imageStore.images.size).toBe(0);
   });
 
+  it('lets two pulls of the same image run at once: one waits for the writers of the other, both succeed', async () => {
+    const { mine, ref } = multiPlatform();
+    const [a, b] = await Promise.all([
+      pull(services, ctx, { ref, resolver: registry, snapshotter: 'native' }),
+      pull(services, ctx, { ref, resolver: registry, snapshotter: 'native' }),
+    ]);
+    expect(a.unpacked[0]!.chainId).toBe(chainIds(mine.diffIds)[1]);
+    expect(b.unpacked[0]!.chainId).toBe(a.unpacked[0]!.chainId);
+    // each blob went over the wire once
+    expect(registry.served.get(mine.layers[1]!.digest)).toBe(mine.layers[1]!.size);
+    expect((await snapshots(services)).filter((s) => s.kind === 'active')).toEqual([]);
+  });
+
   it('fetches and unpacks every manifest of an index with all platforms, or the ones asked for', async () => {
     const { mine, other, ref } = multiPlatform();
     const all = await pull(services, ctx, { ref, resolver: registry, snapshotter: 'native', platforms: 'all' });

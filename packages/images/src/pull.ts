@@ -2,17 +2,21 @@
 // (resuming ingests an interrupted pull left, skipping blobs that are there), label every blob as containerd's
 // client does, create or update the image record, and unpack each chosen platform while its layers still download.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   errdefOf,
   errorFromErrdef,
   InvalidArgumentError,
   isAlreadyExists,
   isNotFound,
+  isUnavailable,
   LEASE_EXPIRE_LABEL,
   NotFoundError,
   readBlob,
   writeBlob,
+  type ContentIngester,
   type ContentStore,
+  type IngestManager,
   type Descriptor,
   type Image,
   type OpContext,
@@ -82,6 +86,28 @@ class PullRun {
     return this.services.content;
   }
 
+  /**
+   * The store's ingest roles, with writer() waiting while another writer holds the ref (a concurrent pull of the
+   * same blob), as containerd's content.OpenWriter does: random backoff doubling up to 2 s, until the pull is
+   * aborted. The other pull's commit then makes this one's open an AlreadyExists.
+   */
+  readonly ingester: ContentIngester & IngestManager = {
+    scope: 'namespaced',
+    writer: async (ctx, options) => {
+      for (let ceiling = 16; ; ceiling = Math.min(ceiling * 2, 2048)) {
+        try {
+          return await this.content.writer(ctx, options);
+        } catch (err) {
+          if (!isUnavailable(err)) throw err;
+          await delay(Math.floor(Math.random() * ceiling), ctx.signal);
+        }
+      }
+    },
+    status: (ctx, ref) => this.content.status(ctx, ref),
+    listStatuses: (ctx, filters) => this.content.listStatuses(ctx, filters),
+    abort: (ctx, ref) => this.content.abort(ctx, ref),
+  };
+
   progress(descriptor: Descriptor, state: LayerState, offset: number): void {
     this.options.onProgress?.({ descriptor, state, offset });
   }
@@ -93,7 +119,7 @@ class PullRun {
       let transferred = false;
       try {
         const result = await writeBlob(
-          this.content,
+          this.ingester,
           this.ctx,
           (offset) =>
             (async function* (run: PullRun) {
