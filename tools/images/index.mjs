@@ -3,5 +3,6 @@
 export * from './build.mjs';
 export * from './content.mjs';
 export * from './layout.mjs';
+export * from './schema1.mjs';
 export * from './tar.mjs';
 export * from './tree.mjs';

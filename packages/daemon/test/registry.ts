@@ -7,22 +7,31 @@
 //   ... pull from `${registry.host}/test/repo:latest` (plain HTTP: ctr --plain-http, berth --plain-http) ...
 //   await registry.stop();                            // kills the process by PID and removes the temp dir
 //
-// The registry runs without auth or TLS, with deletes enabled, logging errors only. Blobs are pushed with the
+// The registry runs without TLS, with deletes enabled, logging errors only, and by default without auth. Options:
+// `schema1: true` accepts pushed Docker schema1 manifests (pushSchema1); `htpasswd: { user: password }` turns on
+// basic auth (bcrypt entries written with Debian's htpasswd, apache2-utils); `tokenServer` (token-server.ts) turns
+// on Bearer token auth against it. With auth on, the harness's own pushes authenticate as the first user, or with a
+// token the token server issues directly; clients under test go through the challenge. Blobs are pushed with the
 // distribution API exactly as a client does (POST /v2/<repo>/blobs/uploads/, then PUT <Location>?digest=<digest>
 // with the whole body); manifests with PUT /v2/<repo>/manifests/<tag or digest>. The registry checks a manifest's
 // references: push the config and layer blobs before the manifest that names them, and the manifests before an
 // index. `root` is the storage root (filesystem driver layout: docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data),
 // for tests that tamper with what the registry serves (blobPath gives that file). Every registry started here is
 // killed and its dir removed by stop(), and as a last resort when the test process exits.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { TokenServer } from './token-server.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
+export const HTPASSWD_BIN = '/usr/bin/htpasswd';
+export const hasHtpasswd = (): boolean => existsSync(HTPASSWD_BIN);
+export const MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
 export const hasRegistry = (): boolean => existsSync(REGISTRY_BIN);
 
 export const MEDIA_TYPE_OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -45,6 +54,8 @@ export interface Registry {
   readonly host: string;
   /** Storage root of the filesystem driver. */
   readonly root: string;
+  /** How clients must authenticate. */
+  readonly auth: 'none' | 'basic' | 'token';
   readonly pid: number;
   /** Uploads a blob (POST + monolithic PUT); pushing one that is already there is fine. */
   pushBlob(repo: string, data: Buffer): Promise<PushedBlob>;
@@ -55,6 +66,11 @@ export interface Registry {
   pushManifest(repo: string, ref: string, manifest: object | Buffer | string, mediaType: string): Promise<string>;
   /** Where the registry stores a blob's bytes. */
   blobPath(digest: string): string;
+  /**
+   * The Authorization header that lets the harness push and pull `repo` without a challenge (the first htpasswd
+   * user, or a token the token server issues directly); empty without auth.
+   */
+  authHeaders(repo: string): Record<string, string>;
   /** Kills the registry (SIGTERM, then SIGKILL after 5 s) and removes its temp dir; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -62,6 +78,12 @@ export interface Registry {
 export interface RegistryOptions {
   /** How long to wait for GET /v2/ to answer (default 15 s). */
   readonly readyTimeoutMs?: number;
+  /** Accept pushed schema1 manifests (`compatibility: schema1: enabled: true`); off by default, as in distribution. */
+  readonly schema1?: boolean;
+  /** Basic auth: user -> password (stored as bcrypt by htpasswd). */
+  readonly htpasswd?: Readonly<Record<string, string>>;
+  /** Bearer token auth against this token server (its realm, service, issuer and certificate). */
+  readonly tokenServer?: TokenServer;
 }
 
 import { sha256Digest } from '@berth/core';
@@ -89,7 +111,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function configYaml(root: string, port: number): string {
+function configYaml(root: string, port: number, auth: string[], schema1: boolean): string {
   return [
     'version: 0.1',
     'log:',
@@ -107,8 +129,34 @@ function configYaml(root: string, port: number): string {
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
+    ...(schema1 ? ['compatibility:', '  schema1:', '    enabled: true'] : []),
+    ...auth,
     '',
   ].join('\n');
+}
+
+const execFileAsync = promisify(execFile);
+
+/** The `auth:` section for the options, writing the htpasswd file into dir when asked for. */
+async function authConfig(dir: string, options: RegistryOptions): Promise<string[]> {
+  if (options.htpasswd && options.tokenServer) throw new Error('startRegistry: htpasswd or tokenServer, not both');
+  if (options.htpasswd) {
+    if (!hasHtpasswd()) throw new Error(`${HTPASSWD_BIN} is missing (apt-get install apache2-utils)`);
+    const lines: string[] = [];
+    for (const [user, password] of Object.entries(options.htpasswd)) {
+      // -B: bcrypt, the only hash distribution's htpasswd accepts; -C 4: the cheapest cost, this is a test
+      const { stdout } = await execFileAsync(HTPASSWD_BIN, ['-nbB', '-C', '4', user, password]);
+      lines.push(stdout.trim());
+    }
+    const path = join(dir, 'htpasswd');
+    await writeFile(path, `${lines.join('\n')}\n`, { mode: 0o600 });
+    return ['auth:', '  htpasswd:', '    realm: berth-test-registry', `    path: ${path}`];
+  }
+  if (options.tokenServer) {
+    const t = options.tokenServer;
+    return ['auth:', '  token:', `    realm: ${t.realm}`, `    service: ${t.service}`, `    issuer: ${t.issuer}`, `    rootcertbundle: ${t.certPath}`];
+  }
+  return [];
 }
 
 const repoPattern = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -129,12 +177,16 @@ class LoopbackRegistry implements Registry {
   private failed = false;
   readonly exited: Promise<void>;
 
+  readonly auth: 'none' | 'basic' | 'token';
+
   constructor(
     private readonly dir: string,
     readonly root: string,
     port: number,
     private readonly child: ChildProcess,
+    private readonly options: RegistryOptions = {},
   ) {
+    this.auth = options.htpasswd ? 'basic' : options.tokenServer ? 'token' : 'none';
     this.host = `127.0.0.1:${port}`;
     this.url = `http://${this.host}`;
     running.set(child, dir);
@@ -175,7 +227,8 @@ class LoopbackRegistry implements Registry {
       try {
         const res = await fetch(`${this.url}/v2/`, { signal: AbortSignal.timeout(1000) });
         await res.arrayBuffer();
-        if (res.status === 200) return;
+        // with auth on, the unauthenticated GET /v2/ answers 401 with a challenge: that is ready too
+        if (res.status === 200 || (this.auth !== 'none' && res.status === 401)) return;
       } catch {
         // not listening yet
       }
@@ -184,10 +237,22 @@ class LoopbackRegistry implements Registry {
     throw new Error(`docker-registry did not answer GET /v2/ within ${timeoutMs} ms:\n${this.output}`);
   }
 
+  authHeaders(repo: string): Record<string, string> {
+    const { htpasswd, tokenServer } = this.options;
+    if (htpasswd) {
+      const [user, password] = Object.entries(htpasswd)[0] ?? [];
+      if (user === undefined) throw new Error('startRegistry: htpasswd has no users');
+      return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+    }
+    if (tokenServer) return { authorization: `Bearer ${tokenServer.issue([{ type: 'repository', name: repo, actions: ['pull', 'push'] }], 'berth-harness')}` };
+    return {};
+  }
+
   async pushBlob(repo: string, data: Buffer): Promise<PushedBlob> {
     checkRepo(repo);
     const digest = sha256Digest(data);
-    const started = await fetch(`${this.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    const headers = this.authHeaders(repo);
+    const started = await fetch(`${this.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
     await expectStatus(started, 202, `start upload to ${repo}`);
     const location = started.headers.get('location');
     if (!location) throw new Error(`start upload to ${repo}: no Location header`);
@@ -196,7 +261,7 @@ class LoopbackRegistry implements Registry {
     const put = await fetch(upload, {
       method: 'PUT',
       body: data,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
+      headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
     });
     await expectStatus(put, 201, `upload ${digest} to ${repo}`);
     return { digest, size: data.length };
@@ -209,7 +274,7 @@ class LoopbackRegistry implements Registry {
     const res = await fetch(`${this.url}/v2/${repo}/manifests/${ref}`, {
       method: 'PUT',
       body,
-      headers: { 'content-type': mediaType },
+      headers: { ...this.authHeaders(repo), 'content-type': mediaType },
     });
     await expectStatus(res, 201, `push manifest ${repo}:${ref}`);
     const reported = res.headers.get('docker-content-digest');
@@ -245,9 +310,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     const root = join(dir, 'data');
     const port = await freePort();
     const config = join(dir, 'config.yml');
-    await writeFile(config, configYaml(root, port));
+    try {
+      await writeFile(config, configYaml(root, port, await authConfig(dir, options), options.schema1 ?? false));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     const child = spawn(REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const registry = new LoopbackRegistry(dir, root, port, child);
+    const registry = new LoopbackRegistry(dir, root, port, child, options);
     try {
       await registry.waitReady(options.readyTimeoutMs ?? 15_000);
       return registry;
@@ -357,4 +427,33 @@ export async function pushLayout(registry: Registry, layoutDir: string, repoAndT
   // the tag last, so a reader never sees the tag before everything it points at is there
   await registry.pushManifest(repo, tag, await layoutBlob(layoutDir, entry), entry.mediaType);
   return { reference: `${registry.host}/${repo}:${tag}`, repo, tag, digest: entry.digest, mediaType: entry.mediaType, manifests, blobs };
+}
+
+/**
+ * Pushes a signed schema1 manifest (tools/images: `signSchema1(image.schema1, repo, tag).manifest`) with its
+ * fsLayers blobs from the layout, to a registry started with `schema1: true`. Resolves to the registry's digest of
+ * it (over the canonical bytes, the manifest without its signatures).
+ */
+export async function pushSchema1(registry: Registry, layoutDir: string, repoAndTag: string, manifest: Buffer): Promise<string> {
+  const colon = repoAndTag.lastIndexOf(':');
+  if (colon <= 0) throw new Error(`pushSchema1: want <repo>:<tag>, got ${JSON.stringify(repoAndTag)}`);
+  const repo = repoAndTag.slice(0, colon);
+  const tag = repoAndTag.slice(colon + 1);
+  const doc = JSON.parse(manifest.toString('utf8')) as { name?: string; tag?: string; fsLayers?: { blobSum: string }[] };
+  if (doc.name !== repo || doc.tag !== tag) throw new Error(`pushSchema1: the manifest is for ${doc.name}:${doc.tag}, not ${repoAndTag} (the registry refuses that)`);
+  for (const digest of new Set((doc.fsLayers ?? []).map((l) => l.blobSum))) {
+    const data = await readFile(join(layoutDir, 'blobs', 'sha256', digest.replace(/^sha256:/, '')));
+    await registry.pushBlob(repo, data);
+  }
+  const repoUrl = `${registry.url}/v2/${repo}/manifests/${tag}`;
+  // pushManifest checks Docker-Content-Digest against the bytes sent; schema1's digest is over other bytes
+  const res = await fetch(repoUrl, {
+    method: 'PUT',
+    body: manifest,
+    headers: { ...registry.authHeaders(repo), 'content-type': MEDIA_TYPE_DOCKER_SCHEMA1_SIGNED },
+  });
+  await expectStatus(res, 201, `push schema1 manifest ${repoAndTag}`);
+  const digest = res.headers.get('docker-content-digest');
+  if (!digest) throw new Error(`push schema1 manifest ${repoAndTag}: no Docker-Content-Digest`);
+  return digest;
 }

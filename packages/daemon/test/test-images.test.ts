@@ -24,7 +24,7 @@ import {
 import { hasRoot } from './harness.js';
 import { hasRegistry, pushLayout, startRegistry, type Registry } from './registry.js';
 
-const FAST_IMAGES = ['tiny', 'layers', 'layers-plain', 'layers-zstd', 'layers-mixed', 'multi', 'docker'] as const;
+const FAST_IMAGES = ['tiny', 'layers', 'layers-plain', 'layers-zstd', 'layers-mixed', 'multi', 'docker', 'schema1'] as const;
 const hasSkopeo = existsSync('/usr/bin/skopeo');
 
 let scratch: string;
