@@ -3,7 +3,9 @@
 // Build first: cd /work/main && pnpm nx run @berth/cli:build --output-style=static (and @berth/daemon:build).
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,11 +119,20 @@ describe.skipIf(!ready)('berth content fetch-blob', () => {
     expect(badDigest.stderr).toMatch(/^berth: digest "sha256:nothex" failed validation: invalid checksum digest length/);
   });
 
-  it('without --plain-http it speaks TLS, and says so when the registry does not', async () => {
-    const res = await berth(['content', 'fetch-blob', `${r().host}/${REPO}`, pushed.digest]);
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain(`cannot reach registry ${r().host}: HEAD https://${r().host}/v2/${REPO}/blobs/${pushed.digest}`);
-    expect(res.stderr).toContain('use --plain-http');
+  it('a loopback registry is plain http without --plain-http (containerd 1.6), and https named in hosts.toml says so when it fails', async () => {
+    const plain = await berth(['content', 'fetch-blob', `${r().host}/${REPO}`, pushed.digest]);
+    expect(plain.code, plain.stderr).toBe(0);
+    const hostsDir = await mkdtemp(join(tmpdir(), 'berth-hosts-'));
+    try {
+      await mkdir(join(hostsDir, r().host.replace(/:(\d+)$/, '_$1_')));
+      await writeFile(join(hostsDir, r().host.replace(/:(\d+)$/, '_$1_'), 'hosts.toml'), `server = "https://${r().host}"\n`);
+      const res = await berth(['content', 'fetch-blob', '--hosts-dir', hostsDir, `${r().host}/${REPO}`, pushed.digest]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(`cannot reach registry ${r().host}: HEAD https://${r().host}/v2/${REPO}/blobs/${pushed.digest}`);
+      expect(res.stderr).toContain('use --plain-http');
+    } finally {
+      await rm(hostsDir, { recursive: true, force: true });
+    }
   });
 
   it('bytes that do not match the digest are refused by the store', async () => {

@@ -151,6 +151,8 @@ interface HostAuth {
 
 /** Fetches a token from a realm (the HTTP client's job): GET or POST with a body. */
 export type TokenRequest = (req: {
+  /** The registry endpoint that challenged (its TLS settings apply to the realm too, as in containerd). */
+  host: string;
   method: 'GET' | 'POST';
   url: URL;
   authorization?: string;
@@ -249,12 +251,12 @@ export class Authorizer {
       // an identity (refresh) token: OAuth2 POST, as containerd does for a secret without a user name
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.secret, client_id: 'berth', ...(service ? { service } : {}) });
       if (scopes.length > 0) form.set('scope', scopes.join(' '));
-      res = await this.fetchToken({ method: 'POST', url, form: form.toString() });
+      res = await this.fetchToken({ host, method: 'POST', url, form: form.toString() });
     } else {
       if (service) url.searchParams.append('service', service);
       for (const s of scopes) url.searchParams.append('scope', s);
       const authorization = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.secret}`).toString('base64')}` : undefined;
-      res = await this.fetchToken({ method: 'GET', url, ...(authorization ? { authorization } : {}) });
+      res = await this.fetchToken({ host, method: 'GET', url, ...(authorization ? { authorization } : {}) });
     }
     if (res.status === 401 || res.status === 403) {
       throw new UnauthenticatedError(

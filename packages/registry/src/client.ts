@@ -155,6 +155,8 @@ export function registryMessage(body: Buffer | string): string {
 export class RegistryClient {
   readonly authorizer: Authorizer;
   private readonly endpoints = new Map<string, Endpoint[]>();
+  /** Agents of each endpoint by its host, for the token requests its challenges lead to. */
+  private readonly agentsByHost = new Map<string, Agents>();
   private readonly tokenAgents = createAgents();
   private readonly idleTimeoutMs: number;
   private readonly retries: number;
@@ -173,8 +175,8 @@ export class RegistryClient {
       throw new InvalidArgumentError(`concurrency must be a positive integer, not ${options.concurrency}`);
     }
     const credentials = options.credentials ?? dockerConfigCredentials();
-    this.authorizer = new Authorizer(credentials, async ({ method, url, authorization, form }) => {
-      const res = await send(this.tokenAgents, {
+    this.authorizer = new Authorizer(credentials, async ({ host, method, url, authorization, form }) => {
+      const res = await send(this.agentsByHost.get(host) ?? this.tokenAgents, {
         method,
         url,
         headers: { ...this.headers, ...(form !== undefined ? { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' } : {}) },
@@ -194,7 +196,9 @@ export class RegistryClient {
     if (!all) {
       all = configureHosts(host, { plainHttp: this.options.plainHttp, hostsDir: this.options.hostsDir }).map((h) => {
         const tls = h.scheme === 'https' || h.tls.ca.length > 0 || h.tls.client.length > 0 ? tlsAgentOptions(h.tls) : { rejectUnauthorized: true };
-        return { ...h, agents: createAgents(tls), limit: new Semaphore(this.options.concurrency ?? 3), origin: `${h.scheme}://${h.host}` };
+        const agents = createAgents(tls);
+        if (!this.agentsByHost.has(h.host)) this.agentsByHost.set(h.host, agents);
+        return { ...h, agents, limit: new Semaphore(this.options.concurrency ?? 3), origin: `${h.scheme}://${h.host}` };
       });
       this.endpoints.set(host, all);
     }
@@ -206,6 +210,7 @@ export class RegistryClient {
   close(): void {
     for (const list of this.endpoints.values()) for (const ep of list) destroyAgents(ep.agents);
     this.endpoints.clear();
+    this.agentsByHost.clear();
     destroyAgents(this.tokenAgents);
   }
 

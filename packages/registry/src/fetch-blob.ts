@@ -2,11 +2,16 @@
 // store, resumable, and labelled with its distribution source as a pull does. Used by `berth content fetch-blob`;
 // the pull of the images issue is the same steps for every blob of an image.
 import { writeBlob, type ContentStore, type OpContext, type WriteBlobResult } from '@berth/core';
-import { BlobFetcher } from './blob-fetcher.js';
+import type { CredentialsFunction } from './auth.js';
+import { createResolver, type HttpResolver } from './resolver.js';
 import { MAX_LABEL_LENGTH, addDistributionSource, distributionSourceKey, refKeyFor, type RemoteRef } from './remote.js';
 
 export interface FetchBlobOptions {
   readonly plainHttp?: boolean;
+  readonly hostsDir?: string;
+  readonly credentials?: CredentialsFunction;
+  /** Use this resolver instead of one made (and closed) for this fetch. */
+  readonly resolver?: HttpResolver;
   readonly mediaType?: string;
   readonly onProgress?: (offset: number, total: number, fetched: number, elapsedMs: number) => void;
 }
@@ -29,32 +34,44 @@ export interface FetchBlobResult extends WriteBlobResult {
  * already has the blob), then the distribution-source label.
  */
 export async function fetchBlob(store: ContentStore, ctx: OpContext, remote: RemoteRef, digest: string, options: FetchBlobOptions = {}): Promise<FetchBlobResult> {
-  const fetcher = new BlobFetcher({ host: remote.host, repository: remote.repository, plainHttp: options.plainHttp, mediaType: options.mediaType });
-  const started = Date.now();
-  const { size } = await fetcher.head(digest);
-  const ref = refKeyFor(digest, options.mediaType);
-  let resumedAt = 0;
-  let fetched = 0;
-  const source = (offset: number) =>
-    (async function* () {
-      resumedAt = offset;
-      // everything was written before, only the commit is missing: a Range at the end would be refused
-      if (size !== undefined && offset >= size) return;
-      const body = await fetcher.open(digest, offset);
-      for await (const chunk of body.chunks) {
-        fetched += chunk.length;
-        yield chunk;
-      }
-    })();
-  const result = await writeBlob(store, ctx, source, {
-    ref,
-    expected: digest,
-    ...(size !== undefined ? { total: size } : {}),
-    discardOnCommitFailure: true,
-    onProgress: (offset, total) => options.onProgress?.(offset, total, fetched, Date.now() - started),
-  });
-  const label = await labelSource(store, ctx, remote, digest);
-  return { ...result, ref, fetched, resumedAt, elapsedMs: Date.now() - started, ...(label ? { label } : {}) };
+  const resolver =
+    options.resolver ??
+    createResolver({
+      ...(options.plainHttp !== undefined ? { plainHttp: options.plainHttp } : {}),
+      ...(options.hostsDir !== undefined ? { hostsDir: options.hostsDir } : {}),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
+  try {
+    const fetcher = resolver.fetcher(`${remote.host}/${remote.repository}`);
+    const started = Date.now();
+    const { size } = await fetcher.stat(digest, options.mediaType ? { mediaType: options.mediaType } : {});
+    const ref = refKeyFor(digest, options.mediaType);
+    const desc = { mediaType: options.mediaType ?? 'application/octet-stream', digest, size: size ?? 0 };
+    let resumedAt = 0;
+    let fetched = 0;
+    const source = (offset: number) =>
+      (async function* () {
+        resumedAt = offset;
+        // everything was written before, only the commit is missing: a Range at the end would be refused
+        if (size !== undefined && offset >= size) return;
+        const body = await fetcher.fetch(desc, { offset });
+        for await (const chunk of body.chunks) {
+          fetched += chunk.length;
+          yield chunk;
+        }
+      })();
+    const result = await writeBlob(store, ctx, source, {
+      ref,
+      expected: digest,
+      ...(size !== undefined ? { total: size } : {}),
+      discardOnCommitFailure: true,
+      onProgress: (offset, total) => options.onProgress?.(offset, total, fetched, Date.now() - started),
+    });
+    const label = await labelSource(store, ctx, remote, digest);
+    return { ...result, ref, fetched, resumedAt, elapsedMs: Date.now() - started, ...(label ? { label } : {}) };
+  } finally {
+    if (!options.resolver) resolver.close();
+  }
 }
 
 /** Adds the repository to `containerd.io/distribution.source.<hostname>` of the blob (read, then an update of that key). */

@@ -105,13 +105,19 @@ function sendOnce(agents: Agents, req: HttpRequest): Promise<HttpResponse> {
     req.signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = () => req.signal?.removeEventListener('abort', onAbort);
     // socket inactivity, through the whole exchange: connect, request body, headers and response body
-    cr.setTimeout(req.idleTimeoutMs, () => {
+    const onIdle = () => {
+      // bytes we have not read yet: the quiet socket is our reader's backpressure, not a stalled registry
+      if (response !== undefined && response.readableLength > 0 && !response.destroyed) {
+        cr.setTimeout(req.idleTimeoutMs, onIdle);
+        return;
+      }
       const err = new IdleTimeoutError(`${req.method} ${url.href}: no data for ${req.idleTimeoutMs} ms`);
       cleanup();
       if (response) response.destroy(err);
       else reject(err);
       cr.destroy(err);
-    });
+    };
+    cr.setTimeout(req.idleTimeoutMs, onIdle);
     cr.on('error', (err) => {
       cleanup();
       if (!response) reject(err);

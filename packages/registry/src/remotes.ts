@@ -2,7 +2,7 @@
 // HTTP implementation lives beside it; @berth/images codes against these interfaces only, so a test can hand it an
 // in-memory source and an OCI layout can stand in for a registry.
 import type { Descriptor } from '@berth/core';
-import type { BlobBody } from './blob-fetcher.js';
+import type { BlobBody } from './blob.js';
 
 /** A reference resolved to the descriptor of what it names (an index or a manifest, usually). */
 export interface Resolved {
@@ -50,7 +50,7 @@ export interface Resolver {
 
 /** How to reach registries: what `--plain-http`, `--hosts-dir`, `--user` and the docker config give a resolver. */
 export interface ResolverOptions {
-  /** http instead of https for every host (loopback hosts also fall back to http, as containerd does). */
+  /** http instead of https for every host (loopback hosts are http anyway, as in containerd 1.6). */
   readonly plainHttp?: boolean;
   /** containerd's certs.d layout: `<dir>/<host[:port]>/hosts.toml` with mirrors, CA and client certificates. */
   readonly hostsDir?: string;

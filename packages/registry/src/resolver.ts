@@ -2,8 +2,8 @@
 // endpoint (mirrors first), fetch by descriptor with Range resume that survives dropped and stalled connections,
 // and push (existence check, cross-repository mount, monolithic or chunked upload, manifests by tag or digest).
 import type { Descriptor } from '@berth/core';
-import { DataLossError, DeadlineExceededError, InvalidArgumentError, NotFoundError, rechunk, sha256Digest, UnavailableError, validateDigest } from '@berth/core';
-import type { BlobBody } from './blob-fetcher.js';
+import { DataLossError, DeadlineExceededError, InvalidArgumentError, isDeadlineExceeded, isUnavailable, NotFoundError, rechunk, sha256Digest, UnavailableError, validateDigest } from '@berth/core';
+import { BlobNotFoundError, type BlobBody } from './blob.js';
 import { describeConnectionError, isRetryableError, RegistryClient, sleep, type ClientTuning, type Endpoint, type RegistryRequest } from './client.js';
 import { discard, header, IdleTimeoutError, readBody, type HttpResponse } from './http.js';
 import { parseRemoteRef, type RemoteRef } from './remote.js';
@@ -41,8 +41,15 @@ export interface HttpResolverOptions extends ResolverOptions, ClientTuning {
   readonly chunkSize?: number;
 }
 
+/** A fetcher that can also HEAD a blob (`berth content fetch-blob` learns a blob's size that way). */
+export interface HttpFetcher extends Fetcher {
+  /** HEAD of `blobs/<digest>` on the pull endpoints: its size when the registry sent one. */
+  stat(digest: string, options?: { mediaType?: string; signal?: AbortSignal }): Promise<{ size?: number }>;
+}
+
 /** The Resolver over HTTP. `close()` drops the kept-alive connections (call it when done). */
 export interface HttpResolver extends Resolver {
+  fetcher(ref: string): HttpFetcher;
   close(): void;
 }
 
@@ -171,7 +178,7 @@ class RegistryResolver implements HttpResolver {
     throw firstError ?? new NotFoundError(`${name}: not found`);
   }
 
-  fetcher(refText: string): Fetcher {
+  fetcher(refText: string): HttpFetcher {
     return new RegistryFetcher(this.client, parseRemoteRef(refText), this.options);
   }
 
@@ -180,12 +187,44 @@ class RegistryResolver implements HttpResolver {
   }
 }
 
-class RegistryFetcher implements Fetcher {
+class RegistryFetcher implements HttpFetcher {
   constructor(
     private readonly client: RegistryClient,
     private readonly ref: RemoteRef,
     private readonly options: HttpResolverOptions,
   ) {}
+
+  async stat(digest: string, options: { mediaType?: string; signal?: AbortSignal } = {}): Promise<{ size?: number }> {
+    validateDigest(digest);
+    const what = `blob ${digest} of ${this.ref.host}/${this.ref.repository}`;
+    let firstError: Error | undefined;
+    for (const ep of this.client.hosts(this.ref.host, 'pull')) {
+      const req: RegistryRequest = {
+        method: 'HEAD',
+        path: withNamespace(ep, this.ref.host, `${ep.path}/${this.ref.repository}/blobs/${digest}`),
+        headers: { accept: options.mediaType ? `${options.mediaType}, */*` : '*/*' },
+        scopes: [pullScope(this.ref.repository)],
+        what,
+        ...(options.signal ? { signal: options.signal } : {}),
+      };
+      let res: HttpResponse;
+      try {
+        res = await this.client.request(ep, req);
+      } catch (err) {
+        firstError ??= err as Error;
+        continue;
+      }
+      discard(res);
+      if (res.status === 404) continue;
+      if (res.status !== 200) {
+        firstError ??= await this.client.failure(ep, req, res);
+        continue;
+      }
+      const size = lengthOf(res);
+      return size !== undefined ? { size } : {};
+    }
+    throw firstError ?? new BlobNotFoundError(`blob ${digest} not found in ${this.ref.host}/${this.ref.repository}`);
+  }
 
   async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<BlobBody> {
     validateDigest(desc.digest);
@@ -221,7 +260,7 @@ class RegistryFetcher implements Fetcher {
         return { ...opened.body, chunks: this.resuming(ep, req, opened.res, opened.body, desc, options.signal) };
       }
     }
-    throw firstError ?? new NotFoundError(`${what}: not found`);
+    throw firstError ?? (manifest ? new NotFoundError(`${what}: not found`) : new BlobNotFoundError(`blob ${desc.digest} not found in ${this.ref.host}/${this.ref.repository}`));
   }
 
   /** GET from `offset`; undefined on 404. Checks a 206's Content-Range; a 200 is skipped up to offset later. */
@@ -323,6 +362,15 @@ class RegistryPusher implements Pusher {
     return `${ep.path}/${this.ref.repository}`;
   }
 
+  /** Best-effort DELETE of an upload session we will not use (the registry would expire it anyway). */
+  private async cancelUpload(ep: Endpoint, location: string, what: string): Promise<void> {
+    try {
+      discard(await this.client.request(ep, { method: 'DELETE', path: uploadUrl(ep, location, {}).href, scopes: [pushScope(this.ref.repository)], what, redirects: false }));
+    } catch {
+      // nothing to do: an abandoned upload only costs the registry a little until it expires
+    }
+  }
+
   async exists(desc: Descriptor, options: { signal?: AbortSignal; reference?: string } = {}): Promise<boolean> {
     validateDigest(desc.digest);
     const ep = this.endpoint();
@@ -373,6 +421,21 @@ class RegistryPusher implements Pusher {
       options.onProgress?.(desc.size);
       return 'uploaded';
     }
+    // a blob upload is started again from its POST when it fails on the way (a dropped or stalled connection,
+    // a 5xx): a streamed body cannot be replayed by the request engine, but `content` can be read again
+    const retries = this.options.retries ?? 4;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.uploadBlob(ep, desc, content, options);
+      } catch (err) {
+        if (attempt >= retries || signal?.aborted || !(isUnavailable(err) || isDeadlineExceeded(err))) throw err;
+        await sleep(Math.min(this.options.maxRetryDelayMs ?? 30_000, (this.options.retryDelayMs ?? 250) * 2 ** attempt), signal);
+      }
+    }
+  }
+
+  private async uploadBlob(ep: Endpoint, desc: Descriptor, content: () => AsyncIterable<Uint8Array>, options: PushOptions): Promise<PushOutcome> {
+    const signal = options.signal;
     const what = `blob ${desc.digest} to ${this.ref.host}/${this.ref.repository}`;
     const scopes = [pushScope(this.ref.repository)];
     const post = (query: string, extraScopes: readonly string[] = []): RegistryRequest => ({
@@ -390,13 +453,17 @@ class RegistryPusher implements Pusher {
       const res = await this.client.request(ep, req);
       discard(res);
       if (res.status === 201) {
+        // an upload a refused mount opened before is of no use now
+        if (location !== undefined) await this.cancelUpload(ep, location, what);
         options.onProgress?.(desc.size);
         return 'mounted';
       }
-      // 202: the registry could not mount and opened an upload instead; 401/403/404: try the next source
+      // 202: the registry could not mount and opened an upload instead (kept for the upload if no other source
+      // mounts); 401/403/404: the next source
       if (res.status === 202) {
-        location = header(res, 'location');
-        break;
+        const opened = header(res, 'location');
+        if (location === undefined) location = opened;
+        else if (opened !== undefined) await this.cancelUpload(ep, opened, what);
       }
     }
     if (location === undefined) {

@@ -83,4 +83,21 @@ describe.skipIf(!hasRegistry())('against docker-registry', () => {
       expect(sha256Digest(await collectBytes((await fetcher.fetch(src.config)).chunks))).toBe(src.config.digest);
     }
   });
+
+  it('a tag or blob the registry lacks is a NotFoundError naming it; a refused push is not silent', async () => {
+    const err = await res().resolve(`${r().host}/test/src:missing`).then(() => undefined, (e: unknown) => e as { errdef?: string; message: string });
+    expect(err?.errdef).toBe('not-found');
+    expect(err?.message).toContain(`${r().host}/test/src:missing`);
+    const digest = sha256Digest(randomBytes(8));
+    const blob = await res().fetcher(`${r().host}/test/src`).fetch({ mediaType: MEDIA_TYPE_OCI_LAYER, digest, size: 8 }).then(() => undefined, (e: unknown) => e as { errdef?: string; message: string });
+    expect(blob?.errdef).toBe('not-found');
+    expect(blob?.message).toContain(digest);
+    // a manifest that names blobs the repository lacks: the registry refuses it (400 MANIFEST_BLOB_UNKNOWN)
+    const orphan = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: { mediaType: MEDIA_TYPE_OCI_CONFIG, digest, size: 8 }, layers: [] }));
+    const refused = await res()
+      .pusher(`${r().host}/test/orphan:v1`)
+      .push({ mediaType: MEDIA_TYPE_OCI_MANIFEST, digest: sha256Digest(orphan), size: orphan.length }, () => (async function* () { yield orphan; })())
+      .then(() => undefined, (e: unknown) => e as { errdef?: string; message: string });
+    expect(refused?.message).toContain('MANIFEST_BLOB_UNKNOWN');
+  });
 });

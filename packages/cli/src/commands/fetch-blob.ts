@@ -1,8 +1,8 @@
 // `berth content fetch-blob REF DIGEST`: one blob from a registry into berthd's content store, streamed through
 // Content.Write (never held in memory), labelled with its distribution source as a pull does.
 import type { Command } from 'commander';
-import { contentStoreToken, InvalidArgumentError } from '@berth/core';
-import { BlobNotFoundError, fetchBlob, MAX_LABEL_LENGTH, parseRemoteRef, type FetchBlobResult } from '@berth/registry';
+import { contentStoreToken, InvalidArgumentError, isNotFound } from '@berth/core';
+import { fetchBlob, MAX_LABEL_LENGTH, parseRemoteRef, staticCredentials, type FetchBlobResult } from '@berth/registry';
 import { parseDigest } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { progressLine } from '../ingest.js';
@@ -20,9 +20,11 @@ export function registerFetchBlob(content: Command, ctx: CliContext): void {
     .description('fetch one blob from a registry into the content store (streamed, digest and size verified)')
     .argument('<ref>', 'repository reference: host[:port]/repository[:tag]')
     .argument('<digest>', 'digest of the blob')
-    .option('--plain-http', 'talk http instead of https to the registry')
+    .option('--plain-http', 'talk http instead of https to the registry (loopback registries are http anyway, as in containerd)')
+    .option('--hosts-dir <dir>', "registry host configuration in containerd's certs.d layout (<dir>/<host>/hosts.toml: mirrors, CA, client certificates)")
+    .option('--user <user:secret>', 'registry credentials (default: ~/.docker/config.json)')
     .option('--media-type <type>', 'media type of the blob: sent in Accept, and names the ingest like a pull (layer-<digest>, ...)')
-    .action(async (refText: string, digestText: string, opts: { plainHttp?: boolean; mediaType?: string }) => {
+    .action(async (refText: string, digestText: string, opts: { plainHttp?: boolean; mediaType?: string; hostsDir?: string; user?: string }) => {
       const remote = parseRemoteRef(refText);
       const digest = parseDigest(digestText);
       if (remote.digest !== undefined && remote.digest !== digest) {
@@ -42,11 +44,13 @@ export function registerFetchBlob(content: Command, ctx: CliContext): void {
         result = await fetchBlob(await ctx.resolve(contentStoreToken), ctx.op, remote, digest, {
           plainHttp: opts.plainHttp,
           mediaType: opts.mediaType,
+          ...(opts.hostsDir !== undefined ? { hostsDir: opts.hostsDir } : {}),
+          ...(opts.user !== undefined ? { credentials: staticCredentials(opts.user) } : {}),
           onProgress: progress?.update,
         });
       } catch (err) {
         progress?.done();
-        if (err instanceof BlobNotFoundError) {
+        if (isNotFound(err)) {
           ctx.error(`blob ${digest} not found in ${refText}`);
           throw new ReportedFailure();
         }

@@ -34,6 +34,8 @@ export interface FakeRegistry {
   readonly manifests: Map<string, { mediaType: string; body: Buffer }>;
   /** Repositories each blob is in (mounts need the source to hold it). */
   readonly blobRepos: Map<string, Set<string>>;
+  /** Upload sessions still open. */
+  readonly uploads: Map<string, { repo: string; parts: Buffer[] }>;
   addBlob(repo: string, data: Buffer): string;
   addManifest(repo: string, tag: string | undefined, mediaType: string, body: Buffer | object): string;
   close(): Promise<void>;
@@ -119,6 +121,11 @@ export async function startFakeRegistry(options: FakeRegistryOptions = {}): Prom
       }
       const upload = uploads.get(id);
       if (!upload) return json(res, 404, { errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'unknown upload' }] });
+      if (req.method === 'DELETE') {
+        uploads.delete(id);
+        res.writeHead(204);
+        return res.end();
+      }
       if (req.method === 'PATCH') {
         const have = upload.parts.reduce((n, p) => n + p.length, 0);
         const range = req.headers['content-range'];
@@ -187,6 +194,7 @@ export async function startFakeRegistry(options: FakeRegistryOptions = {}): Prom
     blobs,
     manifests,
     blobRepos,
+    uploads,
     addBlob,
     addManifest,
     close: () =>
