@@ -112,11 +112,18 @@ class PullRun {
     this.options.onProgress?.({ descriptor, state, offset });
   }
 
-  /** The blob into the content store (resuming its ingest), verified by size and digest; then its distribution label. */
-  async fetch(desc: Descriptor): Promise<void> {
+  /**
+   * The blob into the content store (resuming its ingest), verified by size and digest; then its distribution label
+   * (not for schema 1, whose converter in containerd sets none).
+   */
+  async fetch(desc: Descriptor, options: { distributionSource?: boolean } = {}): Promise<void> {
     await this.limiter.run(async () => {
       this.ctx.signal?.throwIfAborted();
       let transferred = false;
+      // the size as the store knows it (a blob of unknown size, as schema 1 layers are, that another namespace
+      // has already: the writer's status says its size, and everything is there)
+      let storeTotal = desc.size;
+      let first = true;
       try {
         const result = await writeBlob(
           this.ingester,
@@ -124,7 +131,7 @@ class PullRun {
           (offset) =>
             (async function* (run: PullRun) {
               // all bytes were written before, only the commit is missing: a Range at the end would be refused
-              if (offset >= desc.size && desc.size > 0) return;
+              if (storeTotal > 0 && offset >= storeTotal) return;
               const body = await run.fetcher.fetch(desc, { offset, ...(run.ctx.signal ? { signal: run.ctx.signal } : {}) });
               transferred = true;
               yield* body.chunks;
@@ -134,7 +141,11 @@ class PullRun {
             total: desc.size,
             expected: desc.digest,
             discardOnCommitFailure: true,
-            onProgress: (offset) => this.progress(desc, 'downloading', offset),
+            onProgress: (offset, total) => {
+              if (first) storeTotal = total || desc.size;
+              first = false;
+              this.progress(desc, 'downloading', offset);
+            },
           },
         );
         this.progress(desc, result.existed && !transferred ? 'exists' : 'done', desc.size);
@@ -142,7 +153,7 @@ class PullRun {
         throw withContext(err, `failed to fetch ${desc.mediaType} ${desc.digest}`);
       }
     });
-    await this.labelSource(desc);
+    if (options.distributionSource !== false) await this.labelSource(desc);
   }
 
   /** Adds the repository to `containerd.io/distribution.source.<host>` of the blob (docker.AppendDistributionSourceLabel). */

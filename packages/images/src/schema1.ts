@@ -27,7 +27,7 @@ export interface Schema1Host {
   readonly ctx: import('@berth/core').OpContext;
   readonly services: import('./types.js').ImageServices;
   readonly fetcher: import('@berth/registry').Fetcher;
-  fetch(desc: Descriptor): Promise<void>;
+  fetch(desc: Descriptor, options?: { distributionSource?: boolean }): Promise<void>;
   setLabels(digest: string, labels: Record<string, string>): Promise<void>;
 }
 
@@ -141,7 +141,7 @@ export async function convertSchema1(
   await Promise.all(
     blobs.map(async (digest) => {
       const layer: Descriptor = { mediaType: MediaType.DockerLayerGzip, digest, size: 0 };
-      await host.fetch(layer);
+      await host.fetch(layer, { distributionSource: false });
       const info = await host.services.content.info(host.ctx, digest);
       const { diffId, compressed } = await diffIdOf(host, digest);
       await host.setLabels(digest, { 'containerd.io/uncompressed': diffId, [SCHEMA1_EMPTY_LAYER_LABEL]: 'false' });

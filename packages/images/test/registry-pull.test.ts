@@ -13,9 +13,9 @@ import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import nativeSnapshotterPlugin from '@berth/plugin-snapshotter-native';
 import { createResolver, type HttpResolver } from '@berth/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, compareTrees, formatDifferences, hasUmoci, umociUnpack, type BuiltImage } from '../../../tools/images/index.mjs';
+import { buildImage, compareTrees, formatDifferences, hasUmoci, signSchema1, umociUnpack, type BuiltImage } from '../../../tools/images/index.mjs';
 import { CTR, hasCtr, hasRoot, NO_GC, run, startBerthd, type Berthd } from '../../daemon/test/harness.js';
-import { hasRegistry, pushLayout, startRegistry, type Registry } from '../../daemon/test/registry.js';
+import { hasRegistry, pushLayout, pushSchema1, startRegistry, type Registry } from '../../daemon/test/registry.js';
 import { chainIds } from '../src/identity.js';
 import { pull } from '../src/pull.js';
 import type { ImageServices } from '../src/types.js';
@@ -30,12 +30,16 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
   let services: ImageServices;
   let layers: BuiltImage;
   let layersRef: string;
+  let schema1Ref: string;
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'berth-images-pull-'));
-    registry = await startRegistry();
+    registry = await startRegistry({ schema1: true });
     layers = await buildImage('layers', join(scratch, 'layers'));
     layersRef = (await pushLayout(registry, layers.dir, 'test/layers:latest')).reference;
+    const old = await buildImage('schema1', join(scratch, 'schema1'));
+    await pushSchema1(registry, old.dir, 'test/schema1:latest', signSchema1(old.schema1!, 'test/schema1', 'latest').manifest);
+    schema1Ref = `${registry.host}/test/schema1:latest`;
     resolver = createResolver({ credentials: async () => undefined });
     t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, nativeSnapshotterPlugin, differWalkingPlugin] });
     services = {
@@ -109,7 +113,7 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
     }
 
     it('writes the same labels on every blob and the same snapshots as ctr images pull does', async () => {
-      berthd = await startBerthd({ config: NO_GC });
+      berthd ??= await startBerthd({ config: NO_GC });
       const r = await run(CTR, ['--address', berthd.address, 'images', 'pull', '--plain-http', '--snapshotter', 'native', layersRef], { timeoutMs: 120_000 });
       expect(r.code, r.stderr + berthd.logs.slice(-2000)).toBe(0);
       const theirs = await ctrContent();
@@ -134,6 +138,26 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
           labels: { ...their.Labels, 'containerd.io/snapshot.ref': id },
         });
         expect(our.parent).toBe(i > 0 ? chain[i - 1] : '');
+      }
+    }, 180_000);
+
+    it('converts a schema 1 image as ctr images pull does: the same manifest and config digests, labels and chain', async () => {
+      berthd ??= await startBerthd({ config: NO_GC });
+      const r = await run(CTR, ['--address', berthd.address, '-n', 'old', 'images', 'pull', '--plain-http', '--snapshotter', 'native', schema1Ref], { timeoutMs: 120_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const ls = await run(CTR, ['--address', berthd.address, '-n', 'old', 'images', 'ls']);
+      const theirTarget = /sha256:[0-9a-f]{64}/.exec(ls.stdout.split('\n').find((l) => l.startsWith(schema1Ref)) ?? '')?.[0];
+      const old: OpContext = { namespace: 'old' };
+      const ours = await pull(services, old, { ref: schema1Ref, resolver, snapshotter: 'native' });
+      expect(ours.image.target.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+      expect(ours.image.target.digest).toBe(theirTarget);
+      const chain = await run(CTR, ['--address', berthd.address, '-n', 'old', 'snapshots', '--snapshotter', 'native', 'info', ours.unpacked[0]!.chainId]);
+      expect(chain.code, chain.stderr).toBe(0);
+      const content = await run(CTR, ['--address', berthd.address, '-n', 'old', 'content', 'ls']);
+      for (const line of content.stdout.trim().split('\n').slice(1)) {
+        const fields = line.trim().split(/\s+/);
+        const labels = Object.fromEntries((fields.at(-1)!.includes('=') ? fields.at(-1)!.split(',') : []).map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+        expect({ digest: fields[0], labels: (await services.content.info(old, fields[0]!)).labels }).toEqual({ digest: fields[0], labels });
       }
     }, 180_000);
   });
