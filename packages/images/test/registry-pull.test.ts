@@ -31,6 +31,7 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
   let layers: BuiltImage;
   let layersRef: string;
   let schema1Ref: string;
+  const others: Record<string, string> = {};
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'berth-images-pull-'));
@@ -40,6 +41,10 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
     const old = await buildImage('schema1', join(scratch, 'schema1'));
     await pushSchema1(registry, old.dir, 'test/schema1:latest', signSchema1(old.schema1!, 'test/schema1', 'latest').manifest);
     schema1Ref = `${registry.host}/test/schema1:latest`;
+    for (const name of ['docker', 'multi']) {
+      const built = await buildImage(name, join(scratch, name));
+      others[name] = (await pushLayout(registry, built.dir, `test/${name}:latest`)).reference;
+    }
     resolver = createResolver({ credentials: async () => undefined });
     t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, nativeSnapshotterPlugin, differWalkingPlugin] });
     services = {
@@ -87,8 +92,8 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
     });
 
     /** `ctr content ls`: digest -> labels. */
-    async function ctrContent(): Promise<Map<string, Record<string, string>>> {
-      const r = await run(CTR, ['--address', berthd!.address, 'content', 'ls']);
+    async function ctrContent(ns = 'default'): Promise<Map<string, Record<string, string>>> {
+      const r = await run(CTR, ['--address', berthd!.address, '-n', ns, 'content', 'ls']);
       expect(r.code, r.stderr).toBe(0);
       const out = new Map<string, Record<string, string>>();
       for (const line of r.stdout.trim().split('\n').slice(1)) {
@@ -160,5 +165,29 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
         expect({ digest: fields[0], labels: (await services.content.info(old, fields[0]!)).labels }).toEqual({ digest: fields[0], labels });
       }
     }, 180_000);
+
+    it('labels Docker media types and a multi-platform index (host platform, and --all-platforms) as ctr does', async () => {
+      berthd ??= await startBerthd({ config: NO_GC });
+      const cases: [string, string, string[]][] = [
+        ['docker', others.docker!, []],
+        ['multi', others.multi!, []],
+        ['multiall', others.multi!, ['--all-platforms']],
+      ];
+      for (const [ns, ref, flags] of cases) {
+        const r = await run(CTR, ['--address', berthd.address, '-n', ns, 'images', 'pull', '--plain-http', '--snapshotter', 'native', ...flags, ref], { timeoutMs: 120_000 });
+        expect(r.code, r.stderr).toBe(0);
+        const nsCtx: OpContext = { namespace: ns };
+        await pull(services, nsCtx, { ref, resolver, snapshotter: 'native', ...(flags.length > 0 ? { platforms: 'all' as const } : {}) });
+        const theirs = await ctrContent(ns);
+        expect(theirs.size).toBeGreaterThan(2);
+        for (const [digest, labels] of theirs) {
+          expect({ ns, digest, labels: (await services.content.info(nsCtx, digest)).labels }).toEqual({ ns, digest, labels });
+        }
+        // and nothing more than ctr fetched
+        let ours = 0;
+        for await (const info of services.content.list(nsCtx)) ours += info.digest ? 1 : 0;
+        expect({ ns, blobs: ours }).toEqual({ ns, blobs: theirs.size });
+      }
+    }, 300_000);
   });
 });
