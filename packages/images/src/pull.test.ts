@@ -268,15 +268,19 @@ describe.skipIf(!asRoot)('pull into content-local + metadata-lmdb, unpacked by t
 
   it('lets two pulls of the same image run at once: one waits for the writers of the other, both succeed', async () => {
     const { mine, ref } = multiPlatform();
-    const [a, b] = await Promise.all([
+    const settled = await Promise.allSettled([
       pull(services, ctx, { ref, resolver: registry, snapshotter: 'native' }),
       pull(services, ctx, { ref, resolver: registry, snapshotter: 'native' }),
     ]);
+    // a failure shows its message and errdef, not only that one of the two failed
+    expect(settled.map((r) => (r.status === 'rejected' ? `${String((r.reason as Error).message)} (${String((r.reason as { errdef?: string }).errdef)})` : 'ok'))).toEqual(['ok', 'ok']);
+    const [a, b] = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof pull>>>).value);
     expect(a.unpacked[0]!.chainId).toBe(chainIds(mine.diffIds)[1]);
     expect(b.unpacked[0]!.chainId).toBe(a.unpacked[0]!.chainId);
     // each blob went over the wire once
+    expect(registry.gets.filter((g) => g.digest === mine.layers[1]!.digest)).toEqual([{ digest: mine.layers[1]!.digest, offset: 0 }]);
     expect(registry.served.get(mine.layers[1]!.digest)).toBe(mine.layers[1]!.size);
-    expect((await snapshots(services)).filter((s) => s.kind === 'active')).toEqual([]);
+    expect((await snapshots(services)).filter((s) => s.kind === 'active').map((s) => s.name)).toEqual([]);
   });
 
   it('fetches and unpacks every manifest of an index with all platforms, or the ones asked for', async () => {
