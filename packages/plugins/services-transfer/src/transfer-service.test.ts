@@ -62,12 +62,14 @@ interface Setup {
   readonly manager: LocalStreamManager;
   readonly calls: { options: PullOptions; op: OpContext }[];
   readonly resolverOptions: ResolverOptions[];
+  readonly closed: number[];
 }
 
 function setup(pullImpl?: (options: PullOptions) => Promise<void>): Setup {
   const manager = new LocalStreamManager();
   const calls: Setup['calls'] = [];
   const resolverOptions: ResolverOptions[] = [];
+  const closed: number[] = [];
   const pull: PullFunction = async (_services, op, options) => {
     calls.push({ options, op });
     await pullImpl?.(options);
@@ -76,9 +78,17 @@ function setup(pullImpl?: (options: PullOptions) => Promise<void>): Setup {
       unpacked: [],
     };
   };
-  const createResolver = (options: ResolverOptions): Resolver => {
+  const createResolver = (options: ResolverOptions): Resolver & { close(): void } => {
     resolverOptions.push(options);
-    return { resolve: async () => Promise.reject(new Error('not used')), fetcher: () => ({ fetch: async () => Promise.reject(new Error('no')) }), pusher: () => { throw new Error('no'); } };
+    const n = resolverOptions.length;
+    return {
+      resolve: async () => Promise.reject(new Error('not used')),
+      fetcher: () => ({ fetch: async () => Promise.reject(new Error('no')) }),
+      pusher: () => {
+        throw new Error('no');
+      },
+      close: () => closed.push(n),
+    };
   };
   const service = new TransferService({
     streams: manager,
@@ -87,7 +97,7 @@ function setup(pullImpl?: (options: PullOptions) => Promise<void>): Setup {
     createResolver,
     log: createLogger({ level: 'error', write: () => {} }),
   });
-  return { service, streaming: new StreamingService(manager), manager, calls, resolverOptions };
+  return { service, streaming: new StreamingService(manager), manager, calls, resolverOptions, closed };
 }
 
 function registry(reference: string, resolver: containerd.types.transfer.RegistryResolverInput = {}): google.protobuf.Any {
@@ -156,6 +166,7 @@ describe('TransferService.Transfer', () => {
     expect(layer.at(-1)?.event).toBe('complete');
     expect(layer[0]?.desc).toMatchObject({ media_type: LAYER.mediaType, digest: LAYER.digest, size: 1000 });
     expect(s.manager.size).toBe(0);
+    expect(s.closed).toEqual([1]);
   });
 
   it('fetches every platform when the image store names none, and leaves the layers packed without unpacks', async () => {
@@ -206,6 +217,7 @@ describe('TransferService.Transfer', () => {
     expect((await failureOf(transfer(s, registry(REF), imageStore({}), 'p'))).message).toBe('blob sha256:aaa: digest mismatch');
     expect((await received).map((e) => e.event)).toEqual([`Pulling from ${REF}`, 'waiting']);
     expect(s.manager.size).toBe(0);
+    expect(s.closed).toEqual([1]);
   });
 
   it('never holds the pull up for a client that reads slowly: a blob\'s waiting events coalesce to its newest', async () => {

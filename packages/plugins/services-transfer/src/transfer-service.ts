@@ -22,7 +22,8 @@ export interface TransferDeps {
   readonly streams: StreamManager;
   readonly services: ImageServices;
   readonly pull: PullFunction;
-  readonly createResolver: (options: ResolverOptions) => Resolver;
+  /** A resolver per transfer; its close(), when it has one, runs when the transfer ends (kept-alive connections). */
+  readonly createResolver: (options: ResolverOptions) => Resolver & { close?(): void };
   readonly log: Logger;
 }
 
@@ -56,8 +57,9 @@ export class TransferService implements RpcServices {
     const authId = registry.resolver?.auth_stream;
     const authStream = authId ? this.deps.streams.get(op.namespace, authId) : undefined;
     const progress = progressStream ? new ProgressSender(progressStream, this.deps.log) : undefined;
+    let resolver: (Resolver & { close?(): void }) | undefined;
     try {
-      const resolver = this.deps.createResolver(resolverOptionsOf(registry, authStream, ctx.signal));
+      resolver = this.deps.createResolver(resolverOptionsOf(registry, authStream, ctx.signal));
       const options = pullOptionsOf(registry.reference, store, resolver);
       progress?.status(`Pulling from ${registry.reference}`);
       const result = await this.deps.pull(this.deps.services, op, {
@@ -68,6 +70,7 @@ export class TransferService implements RpcServices {
       progress?.status('saved', result.image.name);
       progress?.status(`Completed pull from ${registry.reference}`);
     } finally {
+      resolver?.close?.();
       await progress?.flush();
       close(progressStream);
     }
