@@ -199,6 +199,7 @@ describe('TransferService.Transfer', () => {
     expect(bad.errdef).toBe('invalid-argument');
     expect(bad.message).toMatch(/^containerd.types.transfer.OCIRegistry: proto:/);
     expect((await failureOf(transfer(s, registry(''), imageStore({})))).message).toBe('OCIRegistry reference is required');
+    expect(await failureOf(transfer(s, registry('busybox'), imageStore({ name: 'busybox' })))).toMatchObject({ errdef: 'invalid-argument', message: expect.stringMatching(/^invalid reference "busybox"/) });
     const missing = await failureOf(transfer(s, registry(REF), imageStore({}), 'no-such-stream'));
     expect(missing.errdef).toBe('not-found');
     expect(missing.message).toMatch(/stream no-such-stream .*not found/);

@@ -11,7 +11,7 @@ import {
   type StreamManager,
 } from '@berth/core';
 import type { ImageServices, Platform, PullFunction, PullOptions } from '@berth/images';
-import type { Resolver, ResolverOptions } from '@berth/registry';
+import { parseRemoteRef, type Resolver, type ResolverOptions } from '@berth/registry';
 import { ProgressSender } from './progress.js';
 import { resolverOptionsOf } from './registry-source.js';
 
@@ -45,13 +45,14 @@ export class TransferService implements RpcServices {
     const op = opContextOf(ctx);
     const source = requireAny(req.source, 'source');
     const destination = requireAny(req.destination, 'destination');
-    const pair = `${typeNameOfUrl(source.type_url)} to ${typeNameOfUrl(destination.type_url)}`;
+    const pair = `${source.type_url} to ${destination.type_url}`;
     if (typeNameOfUrl(source.type_url) !== OCI_REGISTRY || typeNameOfUrl(destination.type_url) !== IMAGE_STORE) {
       throw new NotImplementedError(`method Transfer not implemented for ${pair}`);
     }
     const registry = decode(OCI_REGISTRY, source);
     const store = decode(IMAGE_STORE, destination);
     if (!registry.reference) throw new InvalidArgumentError('OCIRegistry reference is required');
+    parseRemoteRef(registry.reference);
     // Streams named by the request must exist before anything starts (containerd: NotFound).
     const progressStream = req.options?.progress_stream ? this.deps.streams.get(op.namespace, req.options.progress_stream) : undefined;
     const authId = registry.resolver?.auth_stream;
