@@ -1,8 +1,10 @@
 import { messageCodec, packAny, toAnyValue, typeNameOfUrl, type containerd } from '@berth/api';
-import { InvalidArgumentError, Mutex, NotImplementedError, type Stream } from '@berth/core';
+import { DeadlineExceededError, InvalidArgumentError, Mutex, NotImplementedError, type Stream } from '@berth/core';
 import type { ResolverOptions } from '@berth/registry';
 
 const AUTH_RESPONSE = 'containerd.types.transfer.AuthResponse';
+/** How long a client may take to answer one credential request (containerd waits forever). */
+export const AUTH_ANSWER_TIMEOUT_MS = 60_000;
 
 /**
  * What an OCIRegistry source's RegistryResolver asks of the resolver: `default_scheme: http` is --plain-http,
@@ -13,6 +15,7 @@ export function resolverOptionsOf(
   source: containerd.types.transfer.OCIRegistry,
   authStream: Stream | undefined,
   signal: AbortSignal,
+  answerTimeoutMs = AUTH_ANSWER_TIMEOUT_MS,
 ): ResolverOptions {
   const resolver = source.resolver;
   const scheme = resolver?.default_scheme ?? '';
@@ -24,16 +27,22 @@ export function resolverOptionsOf(
     ...(scheme === 'http' ? { plainHttp: true } : {}),
     ...(resolver?.host_dir ? { hostsDir: resolver.host_dir } : {}),
     ...(Object.keys(headers).length > 0 ? { headers } : {}),
-    ...(authStream ? { credentials: credentialsOver(authStream, source.reference, signal) } : {}),
+    ...(authStream ? { credentials: credentialsOver(authStream, source.reference, signal, answerTimeoutMs) } : {}),
   };
 }
 
-function credentialsOver(stream: Stream, reference: string, signal: AbortSignal): NonNullable<ResolverOptions['credentials']> {
+function credentialsOver(stream: Stream, reference: string, signal: AbortSignal, answerTimeoutMs: number): NonNullable<ResolverOptions['credentials']> {
   const oneAtATime = new Mutex();
   return (host) =>
     oneAtATime.run(async () => {
       await stream.send(toAnyValue(packAny('containerd.types.transfer.AuthRequest', { host, reference })));
-      const reply = await stream.recv({ signal });
+      let reply;
+      try {
+        reply = await stream.recv({ signal: AbortSignal.any([signal, AbortSignal.timeout(answerTimeoutMs)]) });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new DeadlineExceededError(`auth stream: no answer to the credential request for ${host} within ${answerTimeoutMs / 1000} s`, { cause: err });
+      }
       if (!reply) return undefined;
       if (typeNameOfUrl(reply.typeUrl) !== AUTH_RESPONSE) {
         throw new InvalidArgumentError(`auth stream: expected a ${AUTH_RESPONSE}, got ${JSON.stringify(reply.typeUrl)}`);

@@ -239,6 +239,28 @@ describe('TransferService.Transfer', () => {
     expect(layer.at(-1)).toMatchObject({ event: 'complete', progress: 100_000 });
   });
 
+  it('goes on with the pull when the progress stream fails', async () => {
+    const s = setup(async (options) => {
+      options.onProgress?.({ descriptor: LAYER, state: 'waiting', offset: 0 });
+      await new Promise((r) => setTimeout(r, 5));
+      options.onProgress?.({ descriptor: LAYER, state: 'done', offset: 1000 });
+    });
+    let sends = 0;
+    let closed = false;
+    s.manager.register('default', 'broken', {
+      send: async () => {
+        sends++;
+        throw new Error('stream reset');
+      },
+      recv: async () => undefined,
+      close: () => (closed = true),
+    });
+    await transfer(s, registry(REF), imageStore({}), 'broken');
+    expect(s.calls).toHaveLength(1);
+    expect(sends).toBe(1);
+    expect(closed).toBe(true);
+  });
+
   it('asks the auth stream for credentials and hands them to the resolver', async () => {
     let credentials: unknown;
     const s = setup(async () => {
