@@ -107,7 +107,8 @@ function platformOf(p: containerd.types.Platform): Platform {
 
 /**
  * The ImageStore destination as pull options. `platforms` empty = every platform (containerd's platforms.All);
- * `unpacks` = unpack, into one snapshotter (empty: the default). Not taken: another image name than the
+ * `unpacks` = unpack what is fetched, into one snapshotter (empty: the default): with every platform fetched that
+ * is every platform's manifest, where containerd unpacks only the platforms the unpacks name. Not taken: another image name than the
  * reference, extra references, a manifest limit (refused when set); `all_metadata` changes nothing (the pull
  * fetches the manifests of the chosen platforms).
  */
@@ -120,8 +121,8 @@ export function pullOptionsOf(reference: string, store: containerd.types.transfe
   const snapshotters = [...new Set(store.unpacks.map((u) => u.snapshotter))];
   if (snapshotters.length > 1) throw new NotImplementedError(`unpacking into several snapshotters (${snapshotters.join(', ')})`);
   const fetch = store.platforms.map(platformOf);
-  const unpackPlatforms = store.unpacks.flatMap((u) => (u.platform ? [platformOf(u.platform)] : []));
-  const platforms = fetch.length > 0 ? fetch : unpackPlatforms.length > 0 ? unpackPlatforms : 'all';
+  for (const u of store.unpacks) if (u.platform) platformOf(u.platform);
+  const platforms = fetch.length > 0 ? fetch : 'all';
   return {
     ref: reference,
     resolver,
