@@ -125,3 +125,41 @@ describe('PullProgressRenderer', () => {
     expect([0.2, 59, 61, 3600 + 180].map(formatEta)).toEqual(['1s', '59s', '1m01s', '1h03m']);
   });
 });
+
+describe('berth pull options', () => {
+  it('takes --platform and --label repeatedly without swallowing the reference', async () => {
+    const { Command } = await import('commander');
+    const { CliContext } = await import('./context.js');
+    const { registerPull } = await import('./commands/pull.js');
+    const { PassThrough } = await import('node:stream');
+    const program = new Command('berth').exitOverride();
+    const ctx = new CliContext({ stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() });
+    registerPull(program, ctx);
+    const pull = program.commands.find((c) => c.name() === 'pull')!;
+    let seen: { ref: string; opts: Record<string, unknown> } | undefined;
+    pull.action((ref: string, opts: Record<string, unknown>) => {
+      seen = { ref, opts };
+    });
+    await program.parseAsync(['pull', '--platform', 'linux/arm64', '--platform', 'linux/amd64', '--label', 'a=b', 'host:5000/r/x:1'], { from: 'user' });
+    expect(seen).toEqual({ ref: 'host:5000/r/x:1', opts: expect.objectContaining({ platform: ['linux/arm64', 'linux/amd64'], label: ['a=b'] }) });
+  });
+});
+
+describe('imageStoreOf', () => {
+  it('names the image after the reference, fetches the host or the given platforms, and unpacks them', async () => {
+    const { imageStoreOf } = await import('./commands/pull.js');
+    const arm = { os: 'linux', architecture: 'arm64', variant: '', os_version: '' };
+    expect(imageStoreOf('h/r:1', { platform: ['linux/arm64'], snapshotter: 'native', label: ['k=v'] })).toEqual({
+      name: 'h/r:1',
+      labels: { k: 'v' },
+      platforms: [arm],
+      unpacks: [{ platform: arm, snapshotter: 'native' }],
+    });
+    const all = imageStoreOf('h/r:1', { allPlatforms: true });
+    expect(all.platforms).toEqual([]);
+    expect(all.unpacks).toHaveLength(1);
+    expect(imageStoreOf('h/r:1', { unpack: false }).unpacks).toEqual([]);
+    expect(() => imageStoreOf('h/r:1', { allPlatforms: true, platform: ['linux/amd64'] })).toThrow(/exclude each other/);
+    expect(() => imageStoreOf('h/r:1', { platform: ['not/a/plat/form'] })).toThrow();
+  });
+});

@@ -161,12 +161,13 @@ describe.skipIf(!ready)(`containerd 2's Transfer service in berthd${ready ? '' :
 
   it('berth pull --local pulls client-side through the daemon\'s services, to the same image and snapshots', async () => {
     const ns = 'transfer-local';
-    const local = await berthd.berth(['-n', ns, 'pull', '--local', '--plain-http', ref], { timeoutMs: 120_000 });
+    const local = await berthd.berth(['-n', ns, 'pull', '--local', '--plain-http', '--label', 'team=berth', ref], { timeoutMs: 120_000 });
     expect(local.code, local.stderr).toBe(0);
     expect(local.stdout.trim()).toBe(`${ref}: ${image.target.digest}`);
     const layer = image.manifests[0]!.layers[0]!.descriptor;
     expect(local.stderr.split('\n').some((l) => l.startsWith(`layer-${layer.digest.slice(0, 19)}`) && /\bdone\b/.test(l))).toBe(true);
     expect((await berthd.ctr(['images', 'ls', '-q'], { namespace: ns })).stdout.split('\n')).toContain(ref);
+    expect((await berthd.ctr(['images', 'ls'], { namespace: ns })).stdout).toContain('team=berth');
     expect((await berthd.ctr(['snapshots', 'ls'], { namespace: ns })).stdout).toMatch(/Committed/);
     const check = await berthd.ctr(['images', 'check'], { namespace: ns });
     expect(check.stdout).toMatch(/complete/);

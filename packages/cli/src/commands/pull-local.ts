@@ -3,6 +3,7 @@
 import { applierToken, contentStoreToken, imagesToken, leasesToken, NotImplementedError, snapshottersToken, type Token } from '@berth/core';
 import { parsePlatform, pull, type ImageServices, type Platform } from '@berth/images';
 import { createResolver, refKeyFor } from '@berth/registry';
+import { parseLabels } from '../args.js';
 import type { CliContext } from '../context.js';
 import type { PullProgressRenderer } from '../pull-progress.js';
 import { parseUser, type PullCommandOptions } from './pull.js';
@@ -42,6 +43,7 @@ export async function pullLocally(ctx: CliContext, ref: string, opts: PullComman
       ...(platforms ? { platforms } : {}),
       unpack: opts.unpack !== false,
       ...(opts.snapshotter ? { snapshotter: opts.snapshotter } : {}),
+      ...(opts.label?.length ? { labels: parseLabels(opts.label, '') } : {}),
       onProgress: (e) => renderer.update({ event: e.state, name: refKeyFor(e.descriptor.digest, e.descriptor.mediaType), progress: e.offset, total: e.descriptor.size }),
     });
     return result.image.target.digest;

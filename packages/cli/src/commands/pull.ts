@@ -58,6 +58,11 @@ export function imageStoreOf(ref: string, opts: PullCommandOptions): containerd.
   };
 }
 
+/** Commander's collector for a repeatable option (a variadic one would swallow the REF argument after it). */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function streamId(kind: string): string {
   return `${kind}-${randomBytes(12).toString('base64url')}`;
 }
@@ -138,14 +143,14 @@ export function registerPull(program: Command, ctx: CliContext): void {
     .command('pull')
     .description('pull an image from a registry and unpack it (daemon-side, through the Transfer service)')
     .argument('<ref>', 'image reference: host[:port]/repository[:tag][@digest]')
-    .option('--platform <platform...>', 'platform to pull and unpack (os/arch[/variant]; default: this host)')
+    .option('--platform <platform>', 'platform to pull and unpack (os/arch[/variant]; repeatable; default: this host)', collect, [])
     .option('--all-platforms', 'pull the content of every platform (unpacks none unless --platform)')
     .option('--plain-http', 'talk http instead of https to the registry')
     .option('--snapshotter <name>', 'snapshotter to unpack into (default: the daemon\'s, overlayfs)')
     .option('--hosts-dir <dir>', 'certs.d directory with hosts.toml per registry host')
     .option('-u, --user <user:password>', 'registry credentials')
     .option('--no-unpack', 'fetch only; do not unpack the layers')
-    .option('--label <k=v...>', 'labels of the image')
+    .option('--label <k=v>', 'label of the image (repeatable)', collect, [])
     .option('--local', 'pull client-side: fetch in this process and write through the daemon\'s services')
     .option('-q, --quiet', 'print only the image name')
     .action(async (ref: string, opts: PullCommandOptions) => {
