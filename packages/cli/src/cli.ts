@@ -6,6 +6,7 @@ import { registerEvents } from './commands/events.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
 import { registerPlugins } from './commands/plugins.js';
+import { registerPull } from './commands/pull.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerVersion } from './commands/version.js';
 import {
@@ -44,6 +45,7 @@ export function createProgram(ctx: CliContext): Command {
   registerContent(program, ctx);
   registerLeases(program, ctx);
   registerSnapshots(program, ctx);
+  registerPull(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }
