@@ -47,7 +47,8 @@ describe('ImagesService', () => {
   async function boot(withScheduler = true): Promise<{ handlers: Handlers; content: ContentStore; events: Envelope[] }> {
     const plugins: AnyPluginManifest[] = [contentLocalPlugin, metadataLmdbPlugin, exchangePlugin, imagesServicePlugin];
     if (withScheduler) plugins.push(gcSchedulerPlugin);
-    host = await createTestHost({ plugins });
+    // No start-up collection: at 100 ms it could sweep a blob a test committed before an image refers to it.
+    host = await createTestHost({ plugins, pluginConfig: { 'io.containerd.gc.v1.scheduler': { startup_delay: '0s' } } });
     const impl = [...host.host.all(rpcServicesPoint).values()].flatMap((s) => s.services).find((s) => s.service === ServiceNames.Images);
     const events: Envelope[] = [];
     stop = new AbortController();
