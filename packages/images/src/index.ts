@@ -1,2 +1,3 @@
 export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
 export type * from './types.js';
+export * from './archive/index.js';

@@ -1,0 +1,1 @@
+export { createMemoryImageStore, type MemoryImageStore } from './memory-image-store.js';
