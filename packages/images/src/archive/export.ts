@@ -4,22 +4,10 @@
 import { createHash } from 'node:crypto';
 import { DataLossError, InvalidArgumentError, NotFoundError, type ContentProvider, type OpContext } from '@berth/core';
 import type { ImageServices, Platform } from '../types.js';
-import {
-  ANNOTATION_IMAGE_NAME,
-  ANNOTATION_REF_NAME,
-  children,
-  defaultPlatform,
-  goIndexJson,
-  goJson,
-  isIndexType,
-  isManifestType,
-  isNonDistributable,
-  platformMatcher,
-  readIndex,
-  readManifest,
-  type OciDescriptor,
-  type PlatformMatcher,
-} from './oci-minimal.js';
+import type { ImageDescriptor } from '../manifests.js';
+import { isIndexType, isManifestType, isNonDistributable } from '../media-types.js';
+import { defaultPlatform, normalizePlatform, orderedMatcher, type PlatformMatcher } from '../platforms.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, children, goIndexJson, goJson, readIndex, readManifest } from './documents.js';
 import { familiarizeReference, ociReferenceName } from './reference.js';
 import { tarHeader, tarPadding, tarTrailer } from './tar.js';
 
@@ -43,7 +31,7 @@ interface Rec {
   readonly type: 'file' | 'directory';
   readonly size: number;
   readonly bytes?: Buffer;
-  readonly blob?: OciDescriptor;
+  readonly blob?: ImageDescriptor;
 }
 
 const LAYOUT_JSON = Buffer.from(goJson({ imageLayoutVersion: '1.0.0' }));
@@ -60,27 +48,28 @@ function withName(annotations: Readonly<Record<string, string>> | undefined, nam
 /** The tar records of the archive for `names` (in order), and what manifest.json will say. */
 async function plan(services: Pick<ImageServices, 'content' | 'images'>, ctx: OpContext, names: readonly string[], options: ExportOptions): Promise<Rec[]> {
   const { content } = services;
-  const matcher: PlatformMatcher = platformMatcher(options.platforms?.length ? options.platforms : [defaultPlatform()], { strict: true });
-  const keep = (d: OciDescriptor) => !(options.skipNonDistributable && isNonDistributable(d.mediaType));
-  const blobs = new Map<string, OciDescriptor>();
+  // ctr export: platforms.Ordered of the ones given, or platforms.DefaultStrict (the host's exactly).
+  const matcher: PlatformMatcher = orderedMatcher((options.platforms?.length ? options.platforms : [defaultPlatform()]).map(normalizePlatform));
+  const keep = (d: ImageDescriptor) => !(options.skipNonDistributable && isNonDistributable(d.mediaType));
+  const blobs = new Map<string, ImageDescriptor>();
   const algorithms = new Set<string>();
-  const addBlob = (d: OciDescriptor) => {
+  const addBlob = (d: ImageDescriptor) => {
     if (!keep(d)) return;
     blobs.set(d.digest, d);
     algorithms.add(d.digest.slice(0, d.digest.indexOf(':')));
   };
-  const addTree = async (d: OciDescriptor): Promise<void> => {
+  const addTree = async (d: ImageDescriptor): Promise<void> => {
     addBlob(d);
     for (const kid of await children(content, ctx, d)) await addTree(kid);
   };
 
-  const targets: OciDescriptor[] = [];
+  const targets: ImageDescriptor[] = [];
   for (const name of names) {
     const img = await services.images.get(ctx, name);
     targets.push({ ...img.target, annotations: withName(img.target.annotations, name) });
   }
 
-  const dockerManifests = new Map<string, { manifest: OciDescriptor; names: string[] }>();
+  const dockerManifests = new Map<string, { manifest: ImageDescriptor; names: string[] }>();
   const resolvedIndex = new Map<string, string>();
   for (const desc of targets) {
     const name = desc.annotations?.[ANNOTATION_IMAGE_NAME] ?? '';
@@ -96,7 +85,7 @@ async function plan(services: Pick<ImageServices, 'content' | 'images'>, ctx: Op
       let chosen = resolvedIndex.get(desc.digest);
       if (chosen === undefined) {
         addBlob(desc);
-        const candidates: OciDescriptor[] = [];
+        const candidates: ImageDescriptor[] = [];
         for (const m of (await readIndex(content, ctx, desc)).manifests) {
           if (!m.platform || matcher.match(m.platform)) candidates.push(m);
           else if (!options.allPlatforms) continue;
@@ -105,8 +94,8 @@ async function plan(services: Pick<ImageServices, 'content' | 'images'>, ctx: Op
         chosen = '';
         if (!options.skipManifestJson) {
           if (candidates.length === 0) throw new NotFoundError(`no manifest of ${name || desc.digest} found for platform`);
-          const sorted = [...candidates].sort((a, b) => (!a.platform ? 1 : !b.platform ? -1 : matcher.less(a.platform, b.platform) ? -1 : matcher.less(b.platform, a.platform) ? 1 : 0));
-          const first = sorted[0] as OciDescriptor;
+          const sorted = [...candidates].sort((a, b) => (!a.platform ? (b.platform ? 1 : 0) : !b.platform ? -1 : matcher.compare(a.platform, b.platform)));
+          const first = sorted[0] as ImageDescriptor;
           chosen = first.digest;
           dockerManifests.set(chosen, { manifest: first, names: [] });
         }
@@ -143,7 +132,7 @@ async function plan(services: Pick<ImageServices, 'content' | 'images'>, ctx: Op
   return records;
 }
 
-async function* copyBlob(content: ContentProvider, ctx: OpContext, desc: OciDescriptor): AsyncGenerator<Buffer> {
+async function* copyBlob(content: ContentProvider, ctx: OpContext, desc: ImageDescriptor): AsyncGenerator<Buffer> {
   const reader = await content.reader(ctx, desc.digest).catch((err: unknown) => {
     throw new NotFoundError(`content ${desc.digest} of the image is not in the content store: ${(err as Error).message}`, { cause: err });
   });

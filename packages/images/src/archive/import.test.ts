@@ -5,7 +5,7 @@ import { readBlob } from '@berth/core';
 import { expectFailure } from '@berth/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { importArchive } from './import.js';
-import { readJsonBlob } from './oci-minimal.js';
+import { readDocument } from './documents.js';
 import { dockerFixture, HOST_ARCH, ociFixture, run, services, sha, workDir, type Services } from './testing-fixtures/archives.js';
 
 const ns = { namespace: 'default' };
@@ -115,7 +115,7 @@ describe('importArchive of a docker save archive', () => {
     const f = await dockerFixture(work, ['busybox:latest', 'example.test/me/app:2']);
     const { index, images } = await importArchive(s, ns, createReadStream(f.tar));
     expect(images.map((i) => i.name)).toEqual(['docker.io/library/busybox:latest', 'example.test/me/app:2']);
-    const idx = (await readJsonBlob(s.content, ns, index, 'index')) as { manifests: { digest: string; size: number; annotations: object; platform: object }[] };
+    const idx = JSON.parse((await readDocument(s.content, ns, index, 'index')).toString()) as { manifests: { digest: string; size: number; annotations: object; platform: object }[] };
     expect(idx.manifests.map((m) => m.annotations)).toEqual([
       { 'io.containerd.image.name': 'docker.io/library/busybox:latest', 'org.opencontainers.image.ref.name': 'latest' },
       { 'io.containerd.image.name': 'example.test/me/app:2', 'org.opencontainers.image.ref.name': '2' },

@@ -16,31 +16,18 @@ import {
   type OpContext,
 } from '@berth/core';
 import type { ImageServices, Platform } from '../types.js';
-import {
-  ANNOTATION_IMAGE_NAME,
-  ANNOTATION_REF_NAME,
-  allPlatforms,
-  children,
-  configPlatform,
-  defaultPlatform,
-  goDescriptor,
-  goIndexJson,
-  goJson,
-  JSON_LIMIT,
-  MediaTypes,
-  platformMatcher,
-  readIndex,
-  setChildrenLabels,
-  type OciDescriptor,
-  type PlatformMatcher,
-} from './oci-minimal.js';
+import type { ImageDescriptor } from '../manifests.js';
+import { MediaType } from '../media-types.js';
+import { allPlatforms, defaultMatcher, onlyPlatform, orderedMatcher, normalizePlatform, type PlatformMatcher } from '../platforms.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, children, configPlatform, goDescriptor, goIndexJson, goJson, readIndex, setChildrenLabels } from './documents.js';
 import { normalizeReference, ociReferenceName, refTranslator } from './reference.js';
 import { readTar, type TarEntry } from './tar.js';
 
 export interface ImportOptions {
   /**
-   * Platforms whose manifests the images' GC labels cover (what unpack would use): the host's by default, `all`
-   * for every one (ctr's --all-platforms); `strict` matches exactly the platforms given (ctr's --platform).
+   * Platforms whose manifests the images' GC labels cover (what unpack would use): the host's and what it runs by
+   * default (platforms.Default), `all` for every one (ctr's --all-platforms), or exactly the ones given (ctr's
+   * --platform, platforms.OnlyStrict; `strictPlatforms: false` adds what each of them runs).
    */
   readonly platforms?: readonly Platform[] | 'all';
   readonly strictPlatforms?: boolean;
@@ -60,7 +47,7 @@ export interface ImportOptions {
 
 export interface ImportResult {
   /** The index the archive described (for a Docker archive: the one written for it). */
-  readonly index: OciDescriptor;
+  readonly index: ImageDescriptor;
   /** The images created or updated, in the archive's order. */
   readonly images: readonly Image[];
 }
@@ -85,6 +72,9 @@ function digestOfPath(name: string): string | undefined {
   }
 }
 
+/** containerd reads oci-layout and manifest.json through a 20 MiB limit. */
+const JSON_LIMIT = 20 * 1024 * 1024;
+
 async function readJsonEntry(entry: TarEntry): Promise<unknown> {
   if (entry.size > JSON_LIMIT) throw new InvalidArgumentError(`${entry.name} in the archive is ${entry.size} bytes, over the limit of ${JSON_LIMIT}`);
   const parts: Buffer[] = [];
@@ -107,7 +97,7 @@ function parseDockerManifests(doc: unknown): DockerManifestEntry[] {
 }
 
 /** Writes one tar entry into the content store, verifying its digest when its path names one. */
-async function ingestEntry(content: ContentStore, ctx: OpContext, entry: TarEntry, name: string): Promise<OciDescriptor> {
+async function ingestEntry(content: ContentStore, ctx: OpContext, entry: TarEntry, name: string): Promise<ImageDescriptor> {
   const expected = digestOfPath(name) ?? '';
   try {
     const result = await writeBlob(content, ctx, entry.body as AsyncIterable<Uint8Array>, {
@@ -124,7 +114,7 @@ async function ingestEntry(content: ContentStore, ctx: OpContext, entry: TarEntr
 }
 
 /** Writes a document Go-marshalled, under containerd's `manifest-<digest>` ref. */
-async function writeDocument(content: ContentStore, ctx: OpContext, json: string, mediaType: string): Promise<OciDescriptor> {
+async function writeDocument(content: ContentStore, ctx: OpContext, json: string, mediaType: string): Promise<ImageDescriptor> {
   const bytes = Buffer.from(json);
   const digest = sha256Digest(bytes);
   await writeBlob(content, ctx, (async function* () {
@@ -134,8 +124,8 @@ async function writeDocument(content: ContentStore, ctx: OpContext, json: string
 }
 
 /** containerd's detectLayerMediaType from the first bytes of a layer: uncompressed tar, or compressed. */
-async function layerMediaType(content: ContentStore, ctx: OpContext, desc: OciDescriptor): Promise<string> {
-  if (desc.size === 0) return MediaTypes.dockerLayer;
+async function layerMediaType(content: ContentStore, ctx: OpContext, desc: ImageDescriptor): Promise<string> {
+  if (desc.size === 0) return MediaType.DockerLayer;
   const reader = await content.reader(ctx, desc.digest);
   let head: Buffer;
   try {
@@ -143,20 +133,20 @@ async function layerMediaType(content: ContentStore, ctx: OpContext, desc: OciDe
   } finally {
     await reader.close();
   }
-  if (head[0] === 0x1f && head[1] === 0x8b) return MediaTypes.dockerLayerGzip;
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return MediaTypes.ociLayerZstd;
-  if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return MediaTypes.dockerLayerGzip;
-  if (head[0] === 0xfd && head.subarray(1, 6).toString('latin1') === '7zXZ\0') return MediaTypes.dockerLayerGzip;
-  return MediaTypes.dockerLayer;
+  if (head[0] === 0x1f && head[1] === 0x8b) return MediaType.DockerLayerGzip;
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return MediaType.OciLayerZstd;
+  if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return MediaType.DockerLayerGzip;
+  if (head[0] === 0xfd && head.subarray(1, 6).toString('latin1') === '7zXZ\0') return MediaType.DockerLayerGzip;
+  return MediaType.DockerLayer;
 }
 
 /** Layers of a Docker archive entry: a compressed copy made earlier (label containerd.io/uncompressed) wins. */
-async function resolveLayers(content: ContentStore, ctx: OpContext, files: readonly string[], blobs: Map<string, OciDescriptor>): Promise<OciDescriptor[]> {
-  const layers: OciDescriptor[] = [];
+async function resolveLayers(content: ContentStore, ctx: OpContext, files: readonly string[], blobs: Map<string, ImageDescriptor>): Promise<ImageDescriptor[]> {
+  const layers: ImageDescriptor[] = [];
   for (const file of files) {
     const desc = blobs.get(posix.normalize(file));
     if (!desc) throw new InvalidArgumentError(`failed to resolve layers: layer ${JSON.stringify(file)} not found in the archive`);
-    let compressed: OciDescriptor | undefined;
+    let compressed: ImageDescriptor | undefined;
     for await (const info of content.list(ctx, [`labels."containerd.io/uncompressed"==${desc.digest}`])) {
       compressed = { mediaType: '', digest: info.digest, size: info.size };
       break;
@@ -171,11 +161,11 @@ async function resolveLayers(content: ContentStore, ctx: OpContext, files: reado
  * Reads the archive into the content store and returns the descriptor of its index (containerd's ImportIndex):
  * index.json for an OCI layout, a new index of Docker v2 manifests (one per tag) for a Docker archive.
  */
-export async function importIndex(content: ContentStore, ctx: OpContext, source: AsyncIterable<Uint8Array> | Readable): Promise<OciDescriptor> {
+export async function importIndex(content: ContentStore, ctx: OpContext, source: AsyncIterable<Uint8Array> | Readable): Promise<ImageDescriptor> {
   let layoutVersion: string | undefined;
   let dockerManifests: DockerManifestEntry[] | undefined;
   const symlinks = new Map<string, string>();
-  const blobs = new Map<string, OciDescriptor>();
+  const blobs = new Map<string, ImageDescriptor>();
 
   for await (const entry of readTar(source)) {
     const name = posix.normalize(entry.name).replace(/^(\.\/)+/, '').replace(/\/$/, '');
@@ -195,7 +185,7 @@ export async function importIndex(content: ContentStore, ctx: OpContext, source:
     if (layoutVersion !== '1.0.0') throw new InvalidArgumentError(`unsupported OCI version ${layoutVersion}`);
     const idx = blobs.get('index.json');
     if (!idx) throw new InvalidArgumentError('missing index.json in OCI layout 1.0.0');
-    return { ...idx, mediaType: MediaTypes.ociIndex };
+    return { ...idx, mediaType: MediaType.OciIndex };
   }
   if (!dockerManifests) throw new InvalidArgumentError('unrecognized image format: the archive has neither oci-layout nor manifest.json');
 
@@ -205,21 +195,21 @@ export async function importIndex(content: ContentStore, ctx: OpContext, source:
     blobs.set(name, desc);
   }
 
-  const manifests: OciDescriptor[] = [];
+  const manifests: ImageDescriptor[] = [];
   for (const m of dockerManifests) {
     const cfg = blobs.get(posix.normalize(m.Config));
     if (!cfg) throw new InvalidArgumentError(`image config ${JSON.stringify(m.Config)} not found in the archive`);
-    const config: OciDescriptor = { ...cfg, mediaType: MediaTypes.dockerConfig };
+    const config: ImageDescriptor = { ...cfg, mediaType: MediaType.DockerConfig };
     const layers = await resolveLayers(content, ctx, m.Layers, blobs);
-    const manifestJson = goJson({ schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: goDescriptor(config), layers: layers.map(goDescriptor) });
-    const desc: OciDescriptor = { ...(await writeDocument(content, ctx, manifestJson, MediaTypes.dockerManifest)), platform: await configPlatform(content, ctx, config) };
+    const manifestJson = goJson({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: goDescriptor(config), layers: layers.map(goDescriptor) });
+    const desc: ImageDescriptor = { ...(await writeDocument(content, ctx, manifestJson, MediaType.DockerManifest)), platform: await configPlatform(content, ctx, config) };
     if (m.RepoTags.length === 0) manifests.push(desc);
     for (const tag of m.RepoTags) {
       const normalized = normalizeReference(tag);
       manifests.push({ ...desc, annotations: { [ANNOTATION_IMAGE_NAME]: normalized, [ANNOTATION_REF_NAME]: ociReferenceName(normalized) } });
     }
   }
-  return writeDocument(content, ctx, goIndexJson(manifests), MediaTypes.ociIndex);
+  return writeDocument(content, ctx, goIndexJson(manifests), MediaType.OciIndex);
 }
 
 function today(): string {
@@ -236,9 +226,13 @@ function imageName(annotations: Readonly<Record<string, string>> | undefined, tr
   return ref ? translate(ref) : '';
 }
 
+/** ctr import's matcher: every platform, exactly the ones given (platforms.OnlyStrict), or the host's (platforms.Default). */
 function matcherOf(options: ImportOptions): PlatformMatcher {
   if (options.platforms === 'all') return allPlatforms;
-  return platformMatcher(options.platforms?.length ? options.platforms : [defaultPlatform()], { strict: options.strictPlatforms ?? false });
+  if (!options.platforms?.length) return defaultMatcher();
+  if (options.strictPlatforms ?? true) return orderedMatcher(options.platforms.map(normalizePlatform));
+  const matchers = options.platforms.map(onlyPlatform);
+  return { match: (p) => matchers.some((m) => m.match(p)), compare: () => 0 };
 }
 
 /** Creates a lease for the import unless the context carries one (containerd's client.WithLease), and ends it. */
@@ -271,12 +265,12 @@ export async function importArchive(
     const base = options.baseName || `import-${today()}`;
     const translate = refTranslator(base, Boolean(options.baseName));
     const matcher = matcherOf(options);
-    const wanted: { name: string; target: OciDescriptor }[] = [];
+    const wanted: { name: string; target: ImageDescriptor }[] = [];
     if (options.indexName) wanted.push({ name: options.indexName, target: index });
 
     let walked = false;
-    const walk = async (desc: OciDescriptor, top: boolean): Promise<void> => {
-      let kids: OciDescriptor[];
+    const walk = async (desc: ImageDescriptor, top: boolean): Promise<void> => {
+      let kids: ImageDescriptor[];
       if (top) {
         kids = [...(await readIndex(content, lctx, desc)).manifests];
         for (const m of kids) {
