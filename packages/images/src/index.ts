@@ -5,3 +5,4 @@ export * from './platforms.js';
 export * from './manifests.js';
 export { chainIds } from './identity.js';
 export * from './archive/index.js';
+export * from './inspect.js';
