@@ -13,6 +13,7 @@ import {
   writeBlob,
   type ContentStore,
   type Image,
+  type LeaseManager,
   type OpContext,
 } from '@berth/core';
 import type { ImageServices, Platform } from '../types.js';
@@ -236,7 +237,7 @@ function matcherOf(options: ImportOptions): PlatformMatcher {
 }
 
 /** Creates a lease for the import unless the context carries one (containerd's client.WithLease), and ends it. */
-async function withLease<T>(services: Pick<ImageServices, 'leases'>, ctx: OpContext, run: (ctx: OpContext) => Promise<T>): Promise<T> {
+async function withLease<T>(services: { readonly leases: Pick<LeaseManager, 'create' | 'delete'> }, ctx: OpContext, run: (ctx: OpContext) => Promise<T>): Promise<T> {
   if (ctx.lease) return run(ctx);
   const id = `import-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const expire = new Date(Date.now() + 24 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -254,7 +255,7 @@ async function withLease<T>(services: Pick<ImageServices, 'leases'>, ctx: OpCont
  * is the caller's (ctr unpacks each image afterwards).
  */
 export async function importArchive(
-  services: Pick<ImageServices, 'content' | 'images' | 'leases'>,
+  services: Pick<ImageServices, 'content' | 'images'> & { readonly leases: Pick<LeaseManager, 'create' | 'delete'> },
   ctx: OpContext,
   source: AsyncIterable<Uint8Array> | Readable,
   options: ImportOptions = {},
