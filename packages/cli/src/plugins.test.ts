@@ -1,10 +1,10 @@
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BerthClient, ContentStoreProxy, clientToken } from '@berth/client';
-import { contentStoreToken, isUnavailable, PLUGIN_API_VERSION } from '@berth/core';
+import { BerthClient, ContentStoreProxy, ImageStoreProxy, clientToken } from '@berth/client';
+import { contentStoreToken, imagesToken, isUnavailable, PLUGIN_API_VERSION } from '@berth/core';
 import { createTestHost, override, type TestHost } from '@berth/core/testing';
 import { CliContext, resolveGlobalOptions } from './context.js';
-import { cliPlugins, contentProxyPlugin } from './plugins.js';
+import { cliPlugins, contentProxyPlugin, imagesProxyPlugin } from './plugins.js';
 import { PACKAGE_VERSION } from './version.js';
 
 describe('contentProxyPlugin', () => {
@@ -46,6 +46,26 @@ describe('contentProxyPlugin', () => {
   it('passes the API gate of this core', async () => {
     test = await createTestHost({ plugins: cliPlugins, overrides: [override(clientToken, new BerthClient({ address: '/x' }))], lazy: true, pluginApiVersion: PLUGIN_API_VERSION });
     expect(test.host.list().find((p) => p.id === 'proxy')?.status).toBe('pending');
+  });
+});
+
+describe('imagesProxyPlugin', () => {
+  it('is in the CLI composition as io.containerd.service.v1.images, an ImageStoreProxy over the client', async () => {
+    expect(cliPlugins).toContain(imagesProxyPlugin);
+    expect(`${imagesProxyPlugin.type}.${imagesProxyPlugin.id}`).toBe('io.containerd.service.v1.images');
+    expect(imagesProxyPlugin.provides).toBe(imagesToken);
+    const client = new BerthClient({ address: '/nonexistent/berth.sock' });
+    const test = await createTestHost({ plugins: cliPlugins, overrides: [override(clientToken, client)], lazy: true });
+    try {
+      const images = await test.host.resolve(imagesToken);
+      expect(images).toBeInstanceOf(ImageStoreProxy);
+      // Only the closure of imagesToken was initialised.
+      expect(test.host.list().find((p) => p.id === 'proxy')?.status).toBe('pending');
+      await expect(images.list({ namespace: 'default' })).rejects.toSatisfy(isUnavailable);
+    } finally {
+      await test.close();
+      client.close();
+    }
   });
 });
 

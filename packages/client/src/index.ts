@@ -18,3 +18,4 @@ export {
   toIngestStatus,
 } from './proxy/content-store.js';
 export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.js';
+export { ImageStoreProxy, toImage } from './proxy/images.js';

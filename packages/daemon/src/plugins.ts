@@ -10,6 +10,7 @@ import contentServicePlugin from '@berth/plugin-services-content';
 import diffServicePlugin from '@berth/plugin-services-diff';
 import eventsServicePlugin from '@berth/plugin-services-events';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
+import imagesServicePlugin from '@berth/plugin-services-images';
 import introspectionServicePlugin from '@berth/plugin-services-introspection';
 import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
@@ -29,6 +30,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   diffServicePlugin,
   eventsServicePlugin,
   healthServicePlugin,
+  imagesServicePlugin,
   leasesServicePlugin,
   namespacesServicePlugin,
   snapshotsServicePlugin,

@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,8 @@ export const MEDIA_TYPE_OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const MEDIA_TYPE_OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const MEDIA_TYPE_OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 export const MEDIA_TYPE_OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar';
+export const MEDIA_TYPE_DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+export const MEDIA_TYPE_DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 
 export interface PushedBlob {
   readonly digest: string;
@@ -256,4 +258,103 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     }
   }
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+/** What pushLayout pushed. */
+export interface PushedLayout {
+  /** `${registry.host}/${repo}:${tag}`: the reference to pull. */
+  readonly reference: string;
+  readonly repo: string;
+  readonly tag: string;
+  /** Digest and media type of what the tag points at (the layout entry: an index or a manifest). */
+  readonly digest: string;
+  readonly mediaType: string;
+  /** Every manifest and index pushed, children before parents. */
+  readonly manifests: readonly string[];
+  /** Every blob pushed (configs and layers), in push order, each once. */
+  readonly blobs: readonly string[];
+}
+
+export interface PushLayoutOptions {
+  /**
+   * The `org.opencontainers.image.ref.name` of the layout entry to push; default: the only entry, or `latest`.
+   */
+  readonly refName?: string;
+}
+
+interface LayoutDescriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+const INDEX_TYPES = new Set([MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_MANIFEST_LIST]);
+const MANIFEST_TYPES = new Set([MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST]);
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+async function layoutBlob(dir: string, descriptor: LayoutDescriptor): Promise<Buffer> {
+  const match = /^sha256:([0-9a-f]{64})$/.exec(descriptor.digest);
+  if (!match) throw new Error(`layout ${dir}: unsupported digest ${JSON.stringify(descriptor.digest)}`);
+  const data = await readFile(join(dir, 'blobs', 'sha256', match[1]!));
+  if (sha256Digest(data) !== descriptor.digest) throw new Error(`layout ${dir}: blob ${descriptor.digest} does not match its digest`);
+  if (data.length !== descriptor.size) throw new Error(`layout ${dir}: blob ${descriptor.digest} is ${data.length} bytes, its descriptor says ${descriptor.size}`);
+  return data;
+}
+
+/**
+ * Pushes an OCI image layout's entry (tools/images builds them) to `repo:tag`, as a client does: for each manifest
+ * its config and layers first, then the manifest by digest; an index after all its manifests; the tag last. Blobs
+ * a manifest shares with another are pushed once. Docker media types (manifest list, v2 manifest) work alike.
+ *
+ *   const image = await buildImage('tiny', dir);                 // tools/images
+ *   const { reference } = await pushLayout(registry, image.dir, 'test/busybox:latest');
+ */
+export async function pushLayout(registry: Registry, layoutDir: string, repoAndTag: string, options: PushLayoutOptions = {}): Promise<PushedLayout> {
+  const colon = repoAndTag.lastIndexOf(':');
+  if (colon <= 0 || repoAndTag.includes('@')) throw new Error(`pushLayout: want <repo>:<tag>, got ${JSON.stringify(repoAndTag)}`);
+  const repo = repoAndTag.slice(0, colon);
+  const tag = repoAndTag.slice(colon + 1);
+  const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests?: LayoutDescriptor[] };
+  const entries = index.manifests ?? [];
+  const named = (name: string) => entries.find((m) => m.annotations?.[REF_NAME] === name);
+  const entry = options.refName !== undefined ? named(options.refName) : entries.length === 1 ? entries[0] : named('latest');
+  if (!entry) {
+    const names = entries.map((m) => m.annotations?.[REF_NAME] ?? m.digest).join(', ') || 'nothing';
+    throw new Error(`pushLayout: ${layoutDir} has no entry ${options.refName ?? '(only one, or latest)'}; it has ${names}`);
+  }
+
+  const blobs: string[] = [];
+  const manifests: string[] = [];
+  const pushedBlobs = new Set<string>();
+  const pushedManifests = new Set<string>();
+  const pushBlobOnce = async (descriptor: LayoutDescriptor) => {
+    if (pushedBlobs.has(descriptor.digest)) return;
+    await registry.pushBlob(repo, await layoutBlob(layoutDir, descriptor));
+    pushedBlobs.add(descriptor.digest);
+    blobs.push(descriptor.digest);
+  };
+  const push = async (descriptor: LayoutDescriptor, ref: string): Promise<void> => {
+    const data = await layoutBlob(layoutDir, descriptor);
+    if (INDEX_TYPES.has(descriptor.mediaType)) {
+      const doc = JSON.parse(data.toString('utf8')) as { manifests?: LayoutDescriptor[] };
+      for (const child of doc.manifests ?? []) {
+        if (!pushedManifests.has(child.digest)) await push(child, child.digest);
+      }
+    } else if (MANIFEST_TYPES.has(descriptor.mediaType)) {
+      const doc = JSON.parse(data.toString('utf8')) as { config?: LayoutDescriptor; layers?: LayoutDescriptor[] };
+      if (!doc.config) throw new Error(`pushLayout: manifest ${descriptor.digest} has no config`);
+      await pushBlobOnce(doc.config);
+      for (const layer of doc.layers ?? []) await pushBlobOnce(layer);
+    } else {
+      throw new Error(`pushLayout: ${descriptor.digest} has media type ${descriptor.mediaType}, not a manifest or index`);
+    }
+    await registry.pushManifest(repo, ref, data, descriptor.mediaType);
+    if (!pushedManifests.has(descriptor.digest)) manifests.push(descriptor.digest);
+    pushedManifests.add(descriptor.digest);
+  };
+  await push(entry, entry.digest);
+  // the tag last, so a reader never sees the tag before everything it points at is there
+  await registry.pushManifest(repo, tag, await layoutBlob(layoutDir, entry), entry.mediaType);
+  return { reference: `${registry.host}/${repo}:${tag}`, repo, tag, digest: entry.digest, mediaType: entry.mediaType, manifests, blobs };
 }

@@ -5,6 +5,7 @@ import type {
   EventPublisher,
   GarbageCollectable,
   GCStats,
+  ImageStore,
   LeaseManager,
   Logger,
   NamespaceStore,
@@ -15,6 +16,7 @@ import type {
 import { LmdbContentStore } from './content.js';
 import { Database, type MutationKind } from './database.js';
 import { GarbageCollector } from './gc.js';
+import { LmdbImageStore } from './images.js';
 import { LmdbLeaseManager } from './leases.js';
 import { LmdbNamespaceStore } from './namespaces.js';
 import { LmdbSnapshotter, LmdbSnapshotterSet } from './snapshots.js';
@@ -39,14 +41,15 @@ export interface LmdbMetadataStoreOptions {
 }
 
 /**
- * The metadata store on one LMDB environment: namespaces, namespaced content, namespaced snapshotters, leases and
- * garbage collection. The plugin provides each under its own token; the object itself is what garbage collection
+ * The metadata store on one LMDB environment: namespaces, namespaced content, namespaced snapshotters, leases, images
+ * and garbage collection. The plugin provides each under its own token; the object itself is what garbage collection
  * marks and sweeps.
  */
 export class LmdbMetadataStore implements GarbageCollectable {
   readonly namespaces: NamespaceStore;
   readonly content: ContentStore;
   readonly leases: LeaseManager;
+  readonly images: ImageStore;
   private readonly snapshotterMap: ReadonlyMap<string, LmdbSnapshotter>;
   private readonly snapshotterSet: LmdbSnapshotterSet;
   private readonly gc: GarbageCollector;
@@ -67,6 +70,7 @@ export class LmdbMetadataStore implements GarbageCollectable {
     );
     this.snapshotterSet = new LmdbSnapshotterSet(this.snapshotterMap);
     this.gc = new GarbageCollector(db, raw, this.snapshotterMap);
+    this.images = new LmdbImageStore(db, () => this.gc.collect());
   }
 
   static async open(options: LmdbMetadataStoreOptions): Promise<LmdbMetadataStore> {

@@ -8,6 +8,7 @@ import {
   eventPublisherToken,
   eventsToken,
   exchangePlugin,
+  imagesToken,
   leasesToken,
   metricsCollectorsPoint,
   namespacesToken,
@@ -51,6 +52,7 @@ describe('lmdb metadata plugin', () => {
       content: contentStoreToken,
       snapshotters: snapshottersToken,
       leases: leasesToken,
+      images: imagesToken,
       collectable: collectableToken,
       metrics: metricsCollectorsPoint,
     });
@@ -78,6 +80,7 @@ describe('lmdb metadata plugin', () => {
     expect(await h.host.get(namespacesToken).list()).toEqual(['default']);
     expect(h.host.get(collectableToken)).toBeDefined();
     expect(await h.host.get(leasesToken).list({ namespace: 'default' })).toEqual([]);
+    expect(await h.host.get(imagesToken).list({ namespace: 'default' })).toEqual([]);
     const families = await h.host.all(metricsCollectorsPoint).get('lmdb')!.collect();
     expect(families.find((f) => f.name === 'berth_metadata_records')?.samples[0]!.value).toBeGreaterThan(0);
   });

@@ -5,6 +5,7 @@ import {
   coreTokens,
   definePlugin,
   eventPublisherToken,
+  imagesToken,
   leasesToken,
   metricsCollectorsPoint,
   namespacesToken,
@@ -22,11 +23,11 @@ export const lmdbPlugin = definePlugin({
   id: 'lmdb',
   version: PACKAGE_VERSION,
   pluginApi: '^2.0.0',
-  description: 'namespaces, namespaced content and snapshotters, leases and garbage collection on one LMDB environment',
+  description: 'namespaces, namespaced content and snapshotters, leases, images and garbage collection on one LMDB environment',
   // One store, several capabilities: services require only the one they use.
   provides: {
     namespaces: namespacesToken, content: contentStoreToken, snapshotters: snapshottersToken,
-    leases: leasesToken, collectable: collectableToken, metrics: metricsCollectorsPoint,
+    leases: leasesToken, images: imagesToken, collectable: collectableToken, metrics: metricsCollectorsPoint,
   },
   requires: {
     // Every loaded snapshotter plugin by id (none is fine), as containerd's metadata plugin takes them by type.

@@ -74,7 +74,13 @@ export interface LeaseRecord {
 
 /** The shape later image records must have for GC to see them (containerd's images bucket). */
 export interface ImageRecord {
-  readonly target: { readonly digest: string; readonly mediaType: string; readonly size: number };
+  readonly target: {
+    readonly digest: string;
+    readonly mediaType: string;
+    readonly size: number;
+    /** The target descriptor's annotations (containerd keeps them beside the labels); absent when none. */
+    readonly annotations?: Labels;
+  };
   readonly labels: Labels;
   readonly createdAt: number;
   readonly updatedAt: number;
