@@ -3,3 +3,8 @@ export * from './blob-fetcher.js';
 export * from './remote.js';
 export * from './fetch-blob.js';
 export type * from './remotes.js';
+export * from './resolver.js';
+export * from './verify.js';
+export { dockerConfigCredentials, dockerConfigPath, parseChallenges, parseUserSecret, staticCredentials, type Challenge, type Credentials, type CredentialsFunction } from './auth.js';
+export { configureHosts, hostDirCandidates, isLocalhost, type HostCapability, type RegistryHost } from './hosts.js';
+export type { ClientTuning } from './client.js';
