@@ -29,6 +29,8 @@ const EXPECTED: Record<string, Record<string, Kind>> = {
       'ListPids', 'Checkpoint', 'Update', 'Metrics', 'Wait'].map((m) => [m, 'U' as Kind]),
   ),
   'containerd.services.version.v1.Version': { Version: 'U' },
+  'containerd.services.streaming.v1.Streaming': { Stream: 'BS' },
+  'containerd.services.transfer.v1.Transfer': { Transfer: 'U' },
   'containerd.services.events.ttrpc.v1.Events': { Forward: 'U' },
   'containerd.task.v2.Task': Object.fromEntries(
     ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Checkpoint', 'Kill', 'Exec', 'ResizePty', 'CloseIO',

@@ -14,7 +14,11 @@ export const ServiceNames = {
   Leases: 'containerd.services.leases.v1.Leases',
   Namespaces: 'containerd.services.namespaces.v1.Namespaces',
   Snapshots: 'containerd.services.snapshots.v1.Snapshots',
+  /** containerd 2's bidirectional streams of Any, named by id, that Transfer sends progress and auth requests on. */
+  Streaming: 'containerd.services.streaming.v1.Streaming',
   Tasks: 'containerd.services.tasks.v1.Tasks',
+  /** containerd 2's Transfer service (daemon-side pull). */
+  Transfer: 'containerd.services.transfer.v1.Transfer',
   Version: 'containerd.services.version.v1.Version',
   /** Served over ttrpc on `<grpc address>.ttrpc` for shims' events. */
   TtrpcEvents: 'containerd.services.events.ttrpc.v1.Events',

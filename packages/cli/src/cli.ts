@@ -7,6 +7,7 @@ import { registerImages } from './commands/images.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
 import { registerPlugins } from './commands/plugins.js';
+import { registerPull } from './commands/pull.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerVersion } from './commands/version.js';
 import {
@@ -46,6 +47,7 @@ export function createProgram(ctx: CliContext): Command {
   registerLeases(program, ctx);
   registerSnapshots(program, ctx);
   registerImages(program, ctx);
+  registerPull(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

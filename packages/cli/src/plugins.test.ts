@@ -85,3 +85,30 @@ describe('CliContext.resolve', () => {
     }
   });
 });
+
+describe('the roles berth pull --local resolves', () => {
+  let test: TestHost | undefined;
+  let client: BerthClient | undefined;
+  afterEach(async () => {
+    await test?.close();
+    client?.close();
+    test = client = undefined;
+  });
+
+  it('come from proxies in the CLI composition, each over the client', async () => {
+    const { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy, SnapshotterProxy } = await import('@berth/client');
+    const { applierToken, leasesToken, snapshottersToken } = await import('@berth/core');
+    const { applierProxyPlugin, leasesProxyPlugin, snapshottersProxyPlugin } = await import('./plugins.js');
+    for (const p of [leasesProxyPlugin, snapshottersProxyPlugin, applierProxyPlugin]) expect(cliPlugins).toContain(p);
+    client = new BerthClient({ address: '/nonexistent/berth.sock' });
+    test = await createTestHost({ plugins: cliPlugins, overrides: [override(clientToken, client)], lazy: true });
+    const leases = await test.host.resolve(leasesToken);
+    expect(leases).toBeInstanceOf(LeaseManagerProxy);
+    const snapshotters = await test.host.resolve(snapshottersToken);
+    expect(snapshotters).toBeInstanceOf(SnapshotterSetProxy);
+    expect(snapshotters.get('native')).toBeInstanceOf(SnapshotterProxy);
+    expect(snapshotters.get('native')).toBe(snapshotters.get('native'));
+    expect(await test.host.resolve(applierToken)).toBeInstanceOf(ApplierProxy);
+    await expect(leases.list({ namespace: 'default' })).rejects.toSatisfy(isUnavailable);
+  });
+});

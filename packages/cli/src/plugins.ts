@@ -1,8 +1,8 @@
 // The CLI's composition of client-side plugins (STYLE §3, §7): the daemon composes its plugins eagerly, the CLI
 // resolves only the closure a command needs, on first use (CliContext.resolve). The client itself is not a plugin:
 // the CLI makes it from the global options and provides it under clientToken.
-import { ContentStoreProxy, ImageStoreProxy, clientToken } from '@berth/client';
-import { contentStoreToken, definePlugin, imagesToken, PluginKind, type AnyPluginManifest } from '@berth/core';
+import { ApplierProxy, ContentStoreProxy, ImageStoreProxy, LeaseManagerProxy, SnapshotterSetProxy, clientToken } from '@berth/client';
+import { applierToken, contentStoreToken, definePlugin, imagesToken, leasesToken, PluginKind, snapshottersToken, type AnyPluginManifest } from '@berth/core';
 import { PACKAGE_VERSION } from './version.js';
 
 /** io.containerd.content.v1.proxy: the ContentStore interface over berthd's Content service. */
@@ -30,4 +30,37 @@ export const imagesProxyPlugin = definePlugin({
   init: ({ client }) => new ImageStoreProxy(client),
 });
 
-export const cliPlugins: readonly AnyPluginManifest[] = [contentProxyPlugin, imagesProxyPlugin];
+/** io.containerd.service.v1.leases: the LeaseManager over berthd's Leases service (for `berth pull --local`). */
+export const leasesProxyPlugin = definePlugin({
+  type: PluginKind.Service,
+  id: 'leases',
+  version: PACKAGE_VERSION,
+  pluginApi: '^2.0.0',
+  provides: leasesToken,
+  requires: { client: clientToken },
+  init: ({ client }) => new LeaseManagerProxy(client),
+});
+
+/** io.containerd.service.v1.snapshots: berthd's snapshotters by name over its Snapshots service. */
+export const snapshottersProxyPlugin = definePlugin({
+  type: PluginKind.Service,
+  id: 'snapshots',
+  version: PACKAGE_VERSION,
+  pluginApi: '^2.0.0',
+  provides: snapshottersToken,
+  requires: { client: clientToken },
+  init: ({ client }) => new SnapshotterSetProxy(client),
+});
+
+/** io.containerd.service.v1.diff: layers applied by berthd's Diff service onto its snapshots' mounts. */
+export const applierProxyPlugin = definePlugin({
+  type: PluginKind.Service,
+  id: 'diff',
+  version: PACKAGE_VERSION,
+  pluginApi: '^2.0.0',
+  provides: applierToken,
+  requires: { client: clientToken },
+  init: ({ client }) => new ApplierProxy(client),
+});
+
+export const cliPlugins: readonly AnyPluginManifest[] = [contentProxyPlugin, imagesProxyPlugin, leasesProxyPlugin, snapshottersProxyPlugin, applierProxyPlugin];

@@ -18,4 +18,5 @@ export {
   toIngestStatus,
 } from './proxy/content-store.js';
 export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.js';
+export { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy } from './proxy/image-roles.js';
 export { ImageStoreProxy, toImage } from './proxy/images.js';

@@ -1,5 +1,5 @@
 // THE list of plugins berthd composes, in order (order breaks ties between providers of one token).
-import { exchangePlugin, type AnyPluginManifest } from '@berth/core';
+import { exchangePlugin, streamManagerPlugin, type AnyPluginManifest } from '@berth/core';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
@@ -15,6 +15,8 @@ import introspectionServicePlugin from '@berth/plugin-services-introspection';
 import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
+import streamingServicePlugin from '@berth/plugin-services-streaming';
+import transferServicePlugin from '@berth/plugin-services-transfer';
 import versionServicePlugin from '@berth/plugin-services-version';
 
 export const daemonPlugins: readonly AnyPluginManifest[] = [
@@ -23,6 +25,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
+  streamManagerPlugin,
   gcSchedulerPlugin,
   differWalkingPlugin,
   introspectionServicePlugin,
@@ -34,5 +37,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   leasesServicePlugin,
   namespacesServicePlugin,
   snapshotsServicePlugin,
+  streamingServicePlugin,
+  transferServicePlugin,
   versionServicePlugin,
 ];

@@ -256,6 +256,10 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
       expect.objectContaining({ REF: ref, DIGEST: busyboxIndex.digest, STATUS: 'complete (3/3)', UNPACKED: 'true' }),
     ]);
 
+    // A collection now keeps all of it: the image is the root, its gc.ref labels reach the blobs and the snapshots.
+    ok(await ctr(['leases', 'create', '--id', 'gc-trigger']));
+    ok(await ctr(['leases', 'rm', '--sync', 'gc-trigger']));
+
     // The chain: the bottom layer's snapshot is its diff ID, the top one's parent is it; both committed.
     const chain = (await snapshots()).map((s) => [s.KEY, s.PARENT, s.KIND]).sort();
     expect(chain).toEqual([

@@ -1460,6 +1460,25 @@ export namespace containerd.services.snapshots.v1 {
   }
 }
 
+export namespace containerd.services.streaming.v1 {
+  /** containerd.services.streaming.v1.StreamInit */
+  export interface StreamInit {
+    id: string;
+  }
+  /** What encoding containerd.services.streaming.v1.StreamInit accepts. */
+  export interface StreamInitInput {
+    id?: string | null;
+  }
+  /** Server side of containerd.services.streaming.v1.Streaming: one handler per RPC. */
+  export interface StreamingHandlers {
+    Stream(requests: AsyncIterable<google.protobuf.Any>, ctx: RpcContext): AsyncIterable<google.protobuf.AnyInput>;
+  }
+  /** Caller side of containerd.services.streaming.v1.Streaming. */
+  export interface StreamingClient {
+    Stream(requests: AsyncIterable<google.protobuf.AnyInput>, options?: RpcCallOptions): AsyncIterable<google.protobuf.Any>;
+  }
+}
+
 export namespace containerd.services.tasks.v1 {
   /** containerd.services.tasks.v1.CheckpointTaskRequest */
   export interface CheckpointTaskRequest {
@@ -1782,6 +1801,37 @@ export namespace containerd.services.tasks.v1 {
     Update(request: containerd.services.tasks.v1.UpdateTaskRequestInput, options?: RpcCallOptions): Promise<google.protobuf.Empty>;
     Metrics(request: containerd.services.tasks.v1.MetricsRequestInput, options?: RpcCallOptions): Promise<containerd.services.tasks.v1.MetricsResponse>;
     Wait(request: containerd.services.tasks.v1.WaitRequestInput, options?: RpcCallOptions): Promise<containerd.services.tasks.v1.WaitResponse>;
+  }
+}
+
+export namespace containerd.services.transfer.v1 {
+  /** containerd.services.transfer.v1.TransferOptions */
+  export interface TransferOptions {
+    progress_stream: string;
+  }
+  /** What encoding containerd.services.transfer.v1.TransferOptions accepts. */
+  export interface TransferOptionsInput {
+    progress_stream?: string | null;
+  }
+  /** containerd.services.transfer.v1.TransferRequest */
+  export interface TransferRequest {
+    source: google.protobuf.Any | null;
+    destination: google.protobuf.Any | null;
+    options: containerd.services.transfer.v1.TransferOptions | null;
+  }
+  /** What encoding containerd.services.transfer.v1.TransferRequest accepts. */
+  export interface TransferRequestInput {
+    source?: google.protobuf.AnyInput | null;
+    destination?: google.protobuf.AnyInput | null;
+    options?: containerd.services.transfer.v1.TransferOptionsInput | null;
+  }
+  /** Server side of containerd.services.transfer.v1.Transfer: one handler per RPC. */
+  export interface TransferHandlers {
+    Transfer(request: containerd.services.transfer.v1.TransferRequest, ctx: RpcContext): Promise<google.protobuf.EmptyInput | void>;
+  }
+  /** Caller side of containerd.services.transfer.v1.Transfer. */
+  export interface TransferClient {
+    Transfer(request: containerd.services.transfer.v1.TransferRequestInput, options?: RpcCallOptions): Promise<google.protobuf.Empty>;
   }
 }
 
@@ -2193,12 +2243,180 @@ export namespace containerd.types {
     os: string;
     architecture: string;
     variant: string;
+    os_version: string;
   }
   /** What encoding containerd.types.Platform accepts. */
   export interface PlatformInput {
     os?: string | null;
     architecture?: string | null;
     variant?: string | null;
+    os_version?: string | null;
+  }
+}
+
+export namespace containerd.types.transfer {
+  /** containerd.types.transfer.AuthType */
+  export type AuthType = "NONE" | "CREDENTIALS" | "REFRESH" | "HEADER";
+  export type AuthTypeInput = AuthType | number;
+  /** containerd.types.transfer.AuthRequest */
+  export interface AuthRequest {
+    host: string;
+    reference: string;
+    wwwauthenticate: string[];
+  }
+  /** What encoding containerd.types.transfer.AuthRequest accepts. */
+  export interface AuthRequestInput {
+    host?: string | null;
+    reference?: string | null;
+    wwwauthenticate?: readonly string[] | null;
+  }
+  /** containerd.types.transfer.AuthResponse */
+  export interface AuthResponse {
+    authType: containerd.types.transfer.AuthType;
+    secret: string;
+    username: string;
+    expire_at: google.protobuf.Timestamp | null;
+  }
+  /** What encoding containerd.types.transfer.AuthResponse accepts. */
+  export interface AuthResponseInput {
+    authType?: containerd.types.transfer.AuthTypeInput | null;
+    secret?: string | null;
+    username?: string | null;
+    expire_at?: google.protobuf.TimestampInput | null;
+  }
+  /** containerd.types.transfer.Data */
+  export interface Data {
+    data: Buffer;
+  }
+  /** What encoding containerd.types.transfer.Data accepts. */
+  export interface DataInput {
+    data?: Uint8Array | null;
+  }
+  /** containerd.types.transfer.ImageExportStream */
+  export interface ImageExportStream {
+    stream: string;
+    media_type: string;
+    platforms: containerd.types.Platform[];
+    all_platforms: boolean;
+    skip_compatibility_manifest: boolean;
+    skip_non_distributable: boolean;
+  }
+  /** What encoding containerd.types.transfer.ImageExportStream accepts. */
+  export interface ImageExportStreamInput {
+    stream?: string | null;
+    media_type?: string | null;
+    platforms?: readonly containerd.types.PlatformInput[] | null;
+    all_platforms?: boolean | null;
+    skip_compatibility_manifest?: boolean | null;
+    skip_non_distributable?: boolean | null;
+  }
+  /** containerd.types.transfer.ImageImportStream */
+  export interface ImageImportStream {
+    stream: string;
+    media_type: string;
+    force_compress: boolean;
+  }
+  /** What encoding containerd.types.transfer.ImageImportStream accepts. */
+  export interface ImageImportStreamInput {
+    stream?: string | null;
+    media_type?: string | null;
+    force_compress?: boolean | null;
+  }
+  /** containerd.types.transfer.ImageReference */
+  export interface ImageReference {
+    name: string;
+    is_prefix: boolean;
+    allow_overwrite: boolean;
+    add_digest: boolean;
+    skip_named_digest: boolean;
+  }
+  /** What encoding containerd.types.transfer.ImageReference accepts. */
+  export interface ImageReferenceInput {
+    name?: string | null;
+    is_prefix?: boolean | null;
+    allow_overwrite?: boolean | null;
+    add_digest?: boolean | null;
+    skip_named_digest?: boolean | null;
+  }
+  /** containerd.types.transfer.ImageStore */
+  export interface ImageStore {
+    name: string;
+    labels: Record<string, string>;
+    platforms: containerd.types.Platform[];
+    all_metadata: boolean;
+    manifest_limit: number;
+    extra_references: containerd.types.transfer.ImageReference[];
+    unpacks: containerd.types.transfer.UnpackConfiguration[];
+  }
+  /** What encoding containerd.types.transfer.ImageStore accepts. */
+  export interface ImageStoreInput {
+    name?: string | null;
+    labels?: Readonly<Record<string, string>> | null;
+    platforms?: readonly containerd.types.PlatformInput[] | null;
+    all_metadata?: boolean | null;
+    manifest_limit?: number | null;
+    extra_references?: readonly containerd.types.transfer.ImageReferenceInput[] | null;
+    unpacks?: readonly containerd.types.transfer.UnpackConfigurationInput[] | null;
+  }
+  /** containerd.types.transfer.OCIRegistry */
+  export interface OCIRegistry {
+    reference: string;
+    resolver: containerd.types.transfer.RegistryResolver | null;
+  }
+  /** What encoding containerd.types.transfer.OCIRegistry accepts. */
+  export interface OCIRegistryInput {
+    reference?: string | null;
+    resolver?: containerd.types.transfer.RegistryResolverInput | null;
+  }
+  /** containerd.types.transfer.Progress */
+  export interface Progress {
+    event: string;
+    name: string;
+    parents: string[];
+    progress: number;
+    total: number;
+    desc: containerd.types.Descriptor | null;
+  }
+  /** What encoding containerd.types.transfer.Progress accepts. */
+  export interface ProgressInput {
+    event?: string | null;
+    name?: string | null;
+    parents?: readonly string[] | null;
+    progress?: number | null;
+    total?: number | null;
+    desc?: containerd.types.DescriptorInput | null;
+  }
+  /** containerd.types.transfer.RegistryResolver */
+  export interface RegistryResolver {
+    auth_stream: string;
+    headers: Record<string, string>;
+    host_dir: string;
+    default_scheme: string;
+  }
+  /** What encoding containerd.types.transfer.RegistryResolver accepts. */
+  export interface RegistryResolverInput {
+    auth_stream?: string | null;
+    headers?: Readonly<Record<string, string>> | null;
+    host_dir?: string | null;
+    default_scheme?: string | null;
+  }
+  /** containerd.types.transfer.UnpackConfiguration */
+  export interface UnpackConfiguration {
+    platform: containerd.types.Platform | null;
+    snapshotter: string;
+  }
+  /** What encoding containerd.types.transfer.UnpackConfiguration accepts. */
+  export interface UnpackConfigurationInput {
+    platform?: containerd.types.PlatformInput | null;
+    snapshotter?: string | null;
+  }
+  /** containerd.types.transfer.WindowUpdate */
+  export interface WindowUpdate {
+    update: number;
+  }
+  /** What encoding containerd.types.transfer.WindowUpdate accepts. */
+  export interface WindowUpdateInput {
+    update?: number | null;
   }
 }
 
@@ -2547,6 +2765,7 @@ export interface Messages {
   "containerd.services.snapshots.v1.UsageResponse": containerd.services.snapshots.v1.UsageResponse;
   "containerd.services.snapshots.v1.ViewSnapshotRequest": containerd.services.snapshots.v1.ViewSnapshotRequest;
   "containerd.services.snapshots.v1.ViewSnapshotResponse": containerd.services.snapshots.v1.ViewSnapshotResponse;
+  "containerd.services.streaming.v1.StreamInit": containerd.services.streaming.v1.StreamInit;
   "containerd.services.tasks.v1.CheckpointTaskRequest": containerd.services.tasks.v1.CheckpointTaskRequest;
   "containerd.services.tasks.v1.CheckpointTaskResponse": containerd.services.tasks.v1.CheckpointTaskResponse;
   "containerd.services.tasks.v1.CloseIORequest": containerd.services.tasks.v1.CloseIORequest;
@@ -2574,6 +2793,8 @@ export interface Messages {
   "containerd.services.tasks.v1.UpdateTaskRequest": containerd.services.tasks.v1.UpdateTaskRequest;
   "containerd.services.tasks.v1.WaitRequest": containerd.services.tasks.v1.WaitRequest;
   "containerd.services.tasks.v1.WaitResponse": containerd.services.tasks.v1.WaitResponse;
+  "containerd.services.transfer.v1.TransferOptions": containerd.services.transfer.v1.TransferOptions;
+  "containerd.services.transfer.v1.TransferRequest": containerd.services.transfer.v1.TransferRequest;
   "containerd.services.version.v1.VersionResponse": containerd.services.version.v1.VersionResponse;
   "containerd.task.v2.CheckpointTaskRequest": containerd.task.v2.CheckpointTaskRequest;
   "containerd.task.v2.CloseIORequest": containerd.task.v2.CloseIORequest;
@@ -2605,6 +2826,18 @@ export interface Messages {
   "containerd.types.Metric": containerd.types.Metric;
   "containerd.types.Mount": containerd.types.Mount;
   "containerd.types.Platform": containerd.types.Platform;
+  "containerd.types.transfer.AuthRequest": containerd.types.transfer.AuthRequest;
+  "containerd.types.transfer.AuthResponse": containerd.types.transfer.AuthResponse;
+  "containerd.types.transfer.Data": containerd.types.transfer.Data;
+  "containerd.types.transfer.ImageExportStream": containerd.types.transfer.ImageExportStream;
+  "containerd.types.transfer.ImageImportStream": containerd.types.transfer.ImageImportStream;
+  "containerd.types.transfer.ImageReference": containerd.types.transfer.ImageReference;
+  "containerd.types.transfer.ImageStore": containerd.types.transfer.ImageStore;
+  "containerd.types.transfer.OCIRegistry": containerd.types.transfer.OCIRegistry;
+  "containerd.types.transfer.Progress": containerd.types.transfer.Progress;
+  "containerd.types.transfer.RegistryResolver": containerd.types.transfer.RegistryResolver;
+  "containerd.types.transfer.UnpackConfiguration": containerd.types.transfer.UnpackConfiguration;
+  "containerd.types.transfer.WindowUpdate": containerd.types.transfer.WindowUpdate;
   "containerd.v1.types.Process": containerd.v1.types.Process;
   "containerd.v1.types.ProcessInfo": containerd.v1.types.ProcessInfo;
   "google.protobuf.Any": google.protobuf.Any;
@@ -2747,6 +2980,7 @@ export interface MessageInputs {
   "containerd.services.snapshots.v1.UsageResponse": containerd.services.snapshots.v1.UsageResponseInput;
   "containerd.services.snapshots.v1.ViewSnapshotRequest": containerd.services.snapshots.v1.ViewSnapshotRequestInput;
   "containerd.services.snapshots.v1.ViewSnapshotResponse": containerd.services.snapshots.v1.ViewSnapshotResponseInput;
+  "containerd.services.streaming.v1.StreamInit": containerd.services.streaming.v1.StreamInitInput;
   "containerd.services.tasks.v1.CheckpointTaskRequest": containerd.services.tasks.v1.CheckpointTaskRequestInput;
   "containerd.services.tasks.v1.CheckpointTaskResponse": containerd.services.tasks.v1.CheckpointTaskResponseInput;
   "containerd.services.tasks.v1.CloseIORequest": containerd.services.tasks.v1.CloseIORequestInput;
@@ -2774,6 +3008,8 @@ export interface MessageInputs {
   "containerd.services.tasks.v1.UpdateTaskRequest": containerd.services.tasks.v1.UpdateTaskRequestInput;
   "containerd.services.tasks.v1.WaitRequest": containerd.services.tasks.v1.WaitRequestInput;
   "containerd.services.tasks.v1.WaitResponse": containerd.services.tasks.v1.WaitResponseInput;
+  "containerd.services.transfer.v1.TransferOptions": containerd.services.transfer.v1.TransferOptionsInput;
+  "containerd.services.transfer.v1.TransferRequest": containerd.services.transfer.v1.TransferRequestInput;
   "containerd.services.version.v1.VersionResponse": containerd.services.version.v1.VersionResponseInput;
   "containerd.task.v2.CheckpointTaskRequest": containerd.task.v2.CheckpointTaskRequestInput;
   "containerd.task.v2.CloseIORequest": containerd.task.v2.CloseIORequestInput;
@@ -2805,6 +3041,18 @@ export interface MessageInputs {
   "containerd.types.Metric": containerd.types.MetricInput;
   "containerd.types.Mount": containerd.types.MountInput;
   "containerd.types.Platform": containerd.types.PlatformInput;
+  "containerd.types.transfer.AuthRequest": containerd.types.transfer.AuthRequestInput;
+  "containerd.types.transfer.AuthResponse": containerd.types.transfer.AuthResponseInput;
+  "containerd.types.transfer.Data": containerd.types.transfer.DataInput;
+  "containerd.types.transfer.ImageExportStream": containerd.types.transfer.ImageExportStreamInput;
+  "containerd.types.transfer.ImageImportStream": containerd.types.transfer.ImageImportStreamInput;
+  "containerd.types.transfer.ImageReference": containerd.types.transfer.ImageReferenceInput;
+  "containerd.types.transfer.ImageStore": containerd.types.transfer.ImageStoreInput;
+  "containerd.types.transfer.OCIRegistry": containerd.types.transfer.OCIRegistryInput;
+  "containerd.types.transfer.Progress": containerd.types.transfer.ProgressInput;
+  "containerd.types.transfer.RegistryResolver": containerd.types.transfer.RegistryResolverInput;
+  "containerd.types.transfer.UnpackConfiguration": containerd.types.transfer.UnpackConfigurationInput;
+  "containerd.types.transfer.WindowUpdate": containerd.types.transfer.WindowUpdateInput;
   "containerd.v1.types.Process": containerd.v1.types.ProcessInput;
   "containerd.v1.types.ProcessInfo": containerd.v1.types.ProcessInfoInput;
   "google.protobuf.Any": google.protobuf.AnyInput;
@@ -3280,6 +3528,20 @@ export interface Services {
       }
     }
   }
+  "containerd.services.streaming.v1.Streaming": {
+    handlers: containerd.services.streaming.v1.StreamingHandlers;
+    client: containerd.services.streaming.v1.StreamingClient;
+    methods: {
+      Stream: {
+        request: google.protobuf.Any;
+        requestInput: google.protobuf.AnyInput;
+        response: google.protobuf.Any;
+        responseInput: google.protobuf.AnyInput;
+        requestStream: true;
+        responseStream: true;
+      }
+    }
+  }
   "containerd.services.tasks.v1.Tasks": {
     handlers: containerd.services.tasks.v1.TasksHandlers;
     client: containerd.services.tasks.v1.TasksClient;
@@ -3417,6 +3679,20 @@ export interface Services {
         requestInput: containerd.services.tasks.v1.WaitRequestInput;
         response: containerd.services.tasks.v1.WaitResponse;
         responseInput: containerd.services.tasks.v1.WaitResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+    }
+  }
+  "containerd.services.transfer.v1.Transfer": {
+    handlers: containerd.services.transfer.v1.TransferHandlers;
+    client: containerd.services.transfer.v1.TransferClient;
+    methods: {
+      Transfer: {
+        request: containerd.services.transfer.v1.TransferRequest;
+        requestInput: containerd.services.transfer.v1.TransferRequestInput;
+        response: google.protobuf.Empty;
+        responseInput: google.protobuf.EmptyInput;
         requestStream: false;
         responseStream: false;
       }

@@ -11,6 +11,7 @@ export const PluginKind = {
   GRPC: 'io.containerd.grpc.v1',
   TTRPC: 'io.containerd.ttrpc.v1',
   Event: 'io.containerd.event.v1',
+  Streaming: 'io.containerd.streaming.v1',
   Service: 'io.containerd.service.v1',
   Extensions: 'io.berth.extensions.v1',
 } as const;

@@ -10,6 +10,7 @@ import type { ImageStore } from './images.js';
 import type { LeaseManager } from './leases.js';
 import type { NamespaceStore } from './namespaces.js';
 import type { RpcServices } from './rpc.js';
+import type { StreamManager } from './streaming.js';
 
 /** Every blob on disk, not namespaced: io.containerd.content.v1 provides it; the metadata plugin builds on it. */
 export const rawContentStoreToken = createToken<RawContentStore>('content.raw');
@@ -52,6 +53,9 @@ export const snapshottersToken = createToken<SnapshotterSet>('snapshots.namespac
 export const applierToken = createToken<Applier>('diff.applier');
 export const comparerToken = createToken<Comparer>('diff.comparer');
 export const differToken = createToken<Differ>('diff.differ', { roles: [applierToken, comparerToken] });
+
+/** The streams clients opened with containerd.services.streaming.v1 (io.containerd.streaming.v1). */
+export const streamManagerToken = createToken<StreamManager>('streaming.manager');
 
 /** gRPC/ttrpc services, contributed by io.containerd.grpc.v1 plugins (and third parties) to the daemon's servers. */
 export const rpcServicesPoint = createContributionPoint<RpcServices>('rpc.services');

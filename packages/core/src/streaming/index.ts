@@ -1,0 +1,2 @@
+export { LocalStreamManager } from './manager.js';
+export { streamManagerPlugin } from './plugin.js';

@@ -1,0 +1,134 @@
+import { implementService, messageCodec, ServiceNames, typeNameOfUrl, type containerd, type google } from '@berth/api';
+import {
+  InvalidArgumentError,
+  NotImplementedError,
+  opContextOf,
+  type Logger,
+  type RpcContext,
+  type RpcServiceImplementation,
+  type RpcServices,
+  type Stream,
+  type StreamManager,
+} from '@berth/core';
+import type { ImageServices, Platform, PullFunction, PullOptions } from '@berth/images';
+import { parseRemoteRef, type Resolver, type ResolverOptions } from '@berth/registry';
+import { ProgressSender } from './progress.js';
+import { resolverOptionsOf } from './registry-source.js';
+
+export const OCI_REGISTRY = 'containerd.types.transfer.OCIRegistry';
+export const IMAGE_STORE = 'containerd.types.transfer.ImageStore';
+
+export interface TransferDeps {
+  readonly streams: StreamManager;
+  readonly services: ImageServices;
+  readonly pull: PullFunction;
+  /** A resolver per transfer; its close(), when it has one, runs when the transfer ends (kept-alive connections). */
+  readonly createResolver: (options: ResolverOptions) => Resolver & { close?(): void };
+  readonly log: Logger;
+}
+
+type Transfer = containerd.services.transfer.v1.TransferRequest;
+
+/**
+ * containerd.services.transfer.v1.Transfer: a registry source into the image store is a pull (@berth/images'
+ * `pull`, with a resolver made from the source's RegistryResolver); every other pair is refused with Unimplemented
+ * naming both type URLs, as containerd answers a pair no transferrer takes.
+ */
+export class TransferService implements RpcServices {
+  readonly services: readonly RpcServiceImplementation[];
+
+  constructor(private readonly deps: TransferDeps) {
+    this.services = [implementService(ServiceNames.Transfer, { Transfer: (req, ctx) => this.transfer(req, ctx) })];
+  }
+
+  private async transfer(req: Transfer, ctx: RpcContext): Promise<void> {
+    const op = opContextOf(ctx);
+    const source = requireAny(req.source, 'source');
+    const destination = requireAny(req.destination, 'destination');
+    const pair = `${source.type_url} to ${destination.type_url}`;
+    if (typeNameOfUrl(source.type_url) !== OCI_REGISTRY || typeNameOfUrl(destination.type_url) !== IMAGE_STORE) {
+      throw new NotImplementedError(`method Transfer not implemented for ${pair}`);
+    }
+    const registry = decode(OCI_REGISTRY, source);
+    const store = decode(IMAGE_STORE, destination);
+    if (!registry.reference) throw new InvalidArgumentError('OCIRegistry reference is required');
+    parseRemoteRef(registry.reference);
+    // Streams named by the request must exist before anything starts (containerd: NotFound).
+    const progressStream = req.options?.progress_stream ? this.deps.streams.get(op.namespace, req.options.progress_stream) : undefined;
+    const authId = registry.resolver?.auth_stream;
+    const authStream = authId ? this.deps.streams.get(op.namespace, authId) : undefined;
+    const progress = progressStream ? new ProgressSender(progressStream, this.deps.log) : undefined;
+    let resolver: (Resolver & { close?(): void }) | undefined;
+    try {
+      resolver = this.deps.createResolver(resolverOptionsOf(registry, authStream, ctx.signal));
+      const options = pullOptionsOf(registry.reference, store, resolver);
+      progress?.status(`Pulling from ${registry.reference}`);
+      const result = await this.deps.pull(this.deps.services, op, {
+        ...options,
+        ...(progress ? { onProgress: (event) => progress.blob(event) } : {}),
+        signal: ctx.signal,
+      });
+      progress?.status('saved', result.image.name);
+      progress?.status(`Completed pull from ${registry.reference}`);
+    } finally {
+      resolver?.close?.();
+      await progress?.flush();
+      close(progressStream);
+    }
+  }
+}
+
+function close(stream: Stream | undefined): void {
+  stream?.close();
+}
+
+function requireAny(any: google.protobuf.Any | null, what: string): google.protobuf.Any {
+  if (!any?.type_url) throw new InvalidArgumentError(`transfer ${what} is required`);
+  return any;
+}
+
+function decode<N extends typeof OCI_REGISTRY | typeof IMAGE_STORE>(name: N, any: google.protobuf.Any) {
+  try {
+    return messageCodec(name).decode(any.value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function platformOf(p: containerd.types.Platform): Platform {
+  if (!p.os || !p.architecture) throw new InvalidArgumentError(`platform ${JSON.stringify(p)}: os and architecture are required`);
+  return {
+    os: p.os,
+    architecture: p.architecture,
+    ...(p.variant ? { variant: p.variant } : {}),
+    ...(p.os_version ? { osVersion: p.os_version } : {}),
+  };
+}
+
+/**
+ * The ImageStore destination as pull options. `platforms` empty = every platform (containerd's platforms.All);
+ * `unpacks` = unpack what is fetched, into one snapshotter (empty: the default): with every platform fetched that
+ * is every platform's manifest, where containerd unpacks only the platforms the unpacks name. Not taken: another image name than the
+ * reference, extra references, a manifest limit (refused when set); `all_metadata` changes nothing (the pull
+ * fetches the manifests of the chosen platforms).
+ */
+export function pullOptionsOf(reference: string, store: containerd.types.transfer.ImageStore, resolver: Resolver): PullOptions {
+  if (store.name && store.name !== reference) {
+    throw new NotImplementedError(`storing a pull of ${reference} under another name (${store.name})`);
+  }
+  if (store.extra_references.length > 0) throw new NotImplementedError('ImageStore extra_references');
+  if (store.manifest_limit > 0) throw new NotImplementedError('ImageStore manifest_limit');
+  const snapshotters = [...new Set(store.unpacks.map((u) => u.snapshotter))];
+  if (snapshotters.length > 1) throw new NotImplementedError(`unpacking into several snapshotters (${snapshotters.join(', ')})`);
+  const fetch = store.platforms.map(platformOf);
+  for (const u of store.unpacks) if (u.platform) platformOf(u.platform);
+  const platforms = fetch.length > 0 ? fetch : 'all';
+  return {
+    ref: reference,
+    resolver,
+    platforms,
+    unpack: store.unpacks.length > 0,
+    ...(snapshotters[0] ? { snapshotter: snapshotters[0] } : {}),
+    ...(Object.keys(store.labels).length > 0 ? { labels: store.labels } : {}),
+  };
+}
