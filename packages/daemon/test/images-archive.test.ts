@@ -76,7 +76,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
 
   it('berth imports an OCI layout tarball; ctr exports it; berth imports that into another namespace: same digests', async () => {
     const layoutTar = await tarLayout(tiny.dir, join(work, 'tiny.tar'));
-    const imported = ok(await berth(['images', 'import', '--base-name', 'test/tiny', layoutTar], 'a1'), 'berth images import');
+    const imported = ok(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/tiny', layoutTar], 'a1'), 'berth images import');
     expect(imported.stdout).toBe(`test/tiny:latest ${tiny.target.digest}\n`);
     expect(await ctrImages('a1')).toEqual([['test/tiny:latest', tiny.target.digest]]);
     // ctr sees it complete (berth imports every blob and labels them for the garbage collector).
@@ -84,16 +84,20 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
 
     const fromCtr = join(work, 'ctr-tiny.tar');
     ok(await ctr(['images', 'export', fromCtr, 'test/tiny:latest'], 'a1'), 'ctr images export');
-    ok(await berth(['images', 'import', fromCtr], 'a2'), 'berth images import of ctr export');
+    // This time unpacked, as ctr's import does: the chain is in overlayfs and ctr sees it.
+    const again = ok(await berth(['images', 'import', fromCtr], 'a2'), 'berth images import of ctr export');
+    expect(again.stdout).toBe(`unpacking test/tiny:latest (${tiny.target.digest})...done\n`);
     expect(await ctrImages('a2')).toEqual([['test/tiny:latest', tiny.target.digest]]);
-    expect(table(ok(await ctr(['images', 'check'], 'a2')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)' });
+    expect(table(ok(await ctr(['images', 'check'], 'a2')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'true' });
+    const chain = tiny.manifests[0]!.layers.map((l) => l.diffId);
+    expect(table(ok(await ctr(['snapshots', 'ls'], 'a2')).stdout).map((r) => r.KEY)).toEqual(expect.arrayContaining([chain[0]]));
     // Every blob of the image arrived (each archive's index.json is a blob too, unreferenced once the lease is gone).
     expect(await contentOf('a2')).toEqual(expect.arrayContaining(await contentOf('a1')));
   }, 180_000);
 
   it('ctr imports (and unpacks) what berth exports, and both write the same archive for the same image', async () => {
     const layoutTar = await tarLayout(tiny.dir, join(work, 'tiny-b.tar'));
-    ok(await berth(['images', 'import', '--base-name', 'test/tiny', layoutTar], 'b1'));
+    ok(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/tiny', layoutTar], 'b1'));
     const fromBerth = join(work, 'berth-tiny.tar');
     const fromCtr = join(work, 'ctr-tiny-b.tar');
     ok(await berth(['images', 'export', fromBerth, 'test/tiny:latest'], 'b1'), 'berth images export');
@@ -115,7 +119,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
 
   it('exports the host platform of an index by default and every platform with --all-platforms, as ctr does', async () => {
     const layoutTar = await tarLayout(multi.dir, join(work, 'multi.tar'));
-    ok(await berth(['images', 'import', '--base-name', 'test/multi', '--all-platforms', layoutTar], 'm1'));
+    ok(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/multi', '--all-platforms', layoutTar], 'm1'));
     for (const all of [false, true]) {
       const flags = all ? ['--all-platforms'] : [];
       const fromBerth = join(work, `berth-multi-${all}.tar`);
@@ -152,7 +156,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
     const archive = join(work, 'docker-save.tar');
     ok(await run('tar', ['-cf', archive, '-C', dir, '.']));
 
-    ok(await berth(['images', 'import', '--index-name', 'kept/index:1', archive], 'd1'), 'berth import of docker save');
+    ok(await berth(['images', 'import', '--no-unpack', '--index-name', 'kept/index:1', archive], 'd1'), 'berth import of docker save');
     ok(await ctr(['images', 'import', '--no-unpack', '--index-name', 'kept/index:1', archive], 'd2'), 'ctr import of docker save');
     const berthImages = await ctrImages('d1');
     expect(berthImages).toEqual(await ctrImages('d2'));

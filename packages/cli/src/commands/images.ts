@@ -6,9 +6,8 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
-import { callOptionsOf, SnapshotterProxy } from '@berth/client';
-import { contentStoreToken, DataLossError, imagesToken, InvalidArgumentError, type OpContext } from '@berth/core';
-import { exportArchive, formatImageTree, importArchive, parsePlatform, type Platform } from '@berth/images';
+import { applierToken, contentStoreToken, imagesToken, InvalidArgumentError, leasesToken, snapshottersToken, type Applier, type SnapshotterSet } from '@berth/core';
+import { exportArchive, formatImageTree, importArchive, normalizePlatform, orderedMatcher, parsePlatform, unpackImage, type Platform } from '@berth/images';
 import { labelUpdate, parseLabels } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { binarySize, formatLabels } from '../format.js';
@@ -31,22 +30,16 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-async function servicesOf(ctx: CliContext): Promise<ImageCommandServices> {
-  const client = ctx.berth();
+/** The image commands' roles from the CLI composition: proxies of berthd's Images, Content, Leases, Snapshots and Diff. */
+async function servicesOf(ctx: CliContext): Promise<ImageCommandServices & { snapshotters: SnapshotterSet; applier: Applier }> {
+  const snapshotters = await ctx.resolve(snapshottersToken);
   return {
     images: await ctx.resolve(imagesToken),
     content: await ctx.resolve(contentStoreToken),
-    leases: {
-      async create(op: OpContext, lease: { id: string; labels?: Record<string, string> }) {
-        const { lease: made } = await client.leases.Create({ id: lease.id, labels: lease.labels ?? {} }, callOptionsOf(op));
-        if (!made) throw new DataLossError('the daemon returned no lease');
-        return { id: made.id, labels: { ...made.labels }, createdAt: new Date() };
-      },
-      async delete(op: OpContext, id: string) {
-        await client.leases.Delete({ id, sync: false }, callOptionsOf(op));
-      },
-    },
-    snapshotter: (name) => new SnapshotterProxy(client, name || DEFAULT_SNAPSHOTTER),
+    leases: await ctx.resolve(leasesToken),
+    snapshotters,
+    applier: await ctx.resolve(applierToken),
+    snapshotter: (name) => snapshotters.get(name || DEFAULT_SNAPSHOTTER),
   };
 }
 
@@ -63,6 +56,18 @@ async function writeAll(out: Writable, chunks: AsyncIterable<Buffer>): Promise<v
   for await (const chunk of chunks) {
     if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
   }
+}
+
+interface ImportFlags {
+  baseName?: string;
+  digests?: boolean;
+  skipDigestForNamed?: boolean;
+  indexName?: string;
+  allPlatforms?: boolean;
+  platform: string[];
+  label: string[];
+  unpack: boolean;
+  snapshotter: string;
 }
 
 export function registerImages(program: Command, ctx: CliContext): void {
@@ -220,7 +225,9 @@ export function registerImages(program: Command, ctx: CliContext): void {
     .option('--all-platforms', 'reference the content of every platform (default: this host)')
     .option('--platform <platform>', 'reference the content of this platform only (repeatable)', collect, [])
     .option('--label <k=v>', 'label of the imported images (repeatable)', collect, [])
-    .action(async (file: string, opts: { baseName?: string; digests?: boolean; skipDigestForNamed?: boolean; indexName?: string; allPlatforms?: boolean; platform: string[]; label: string[] }) => {
+    .option('--no-unpack', 'do not unpack the images')
+    .addOption(snapshotterOption())
+    .action(async (file: string, opts: ImportFlags) => {
       if (opts.skipDigestForNamed && !opts.digests) throw new InvalidArgumentError('--skip-digest-for-named must be specified with --digests option');
       const svc = await servicesOf(ctx);
       const input = file === '-' ? ctx.io.stdin : createReadStream(file);
@@ -233,8 +240,17 @@ export function registerImages(program: Command, ctx: CliContext): void {
         skipDigestForNamed: opts.skipDigestForNamed === true,
         ...(Object.keys(labels).length ? { labels } : {}),
       });
-      if (ctx.json) return ctx.printJson(result.images.map(imageJson));
-      for (const img of result.images) ctx.line(`${img.name} ${img.target.digest}`);
+      // As ctr: each image unpacked afterwards, for --platform (exactly) or the host's platform.
+      const unpacked: Record<string, string> = {};
+      for (const img of result.images) {
+        if (!ctx.json) ctx.write(opts.unpack ? `unpacking ${img.name} (${img.target.digest})...` : `${img.name} ${img.target.digest}\n`);
+        if (!opts.unpack) continue;
+        const platforms = platformsOf(opts.platform).map(normalizePlatform);
+        const r = await unpackImage(svc, ctx.op, img.target, { snapshotter: opts.snapshotter, ...(platforms.length ? { matcher: orderedMatcher(platforms) } : {}) });
+        unpacked[img.name] = r.chainId;
+        if (!ctx.json) ctx.line('done');
+      }
+      if (ctx.json) ctx.printJson(result.images.map((img) => ({ ...imageJson(img), ...(unpacked[img.name] ? { unpacked: { snapshotter: opts.snapshotter, chainId: unpacked[img.name] } } : {}) })));
     });
 
   group

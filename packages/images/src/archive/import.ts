@@ -6,7 +6,6 @@ import type { Readable } from 'node:stream';
 import {
   InvalidArgumentError,
   isNotFound,
-  LEASE_EXPIRE_LABEL,
   NotFoundError,
   sha256Digest,
   validateDigest,
@@ -22,6 +21,7 @@ import { MediaType } from '../media-types.js';
 import { allPlatforms, defaultMatcher, onlyPlatform, orderedMatcher, normalizePlatform, type PlatformMatcher } from '../platforms.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, children, configPlatform, goDescriptor, goIndexJson, goJson, readIndex, setChildrenLabels } from './documents.js';
 import { normalizeReference, ociReferenceName, refTranslator } from './reference.js';
+import { withLease } from './lease.js';
 import { readTar, type TarEntry } from './tar.js';
 
 export interface ImportOptions {
@@ -234,19 +234,6 @@ function matcherOf(options: ImportOptions): PlatformMatcher {
   if (options.strictPlatforms ?? true) return orderedMatcher(options.platforms.map(normalizePlatform));
   const matchers = options.platforms.map(onlyPlatform);
   return { match: (p) => matchers.some((m) => m.match(p)), compare: () => 0 };
-}
-
-/** Creates a lease for the import unless the context carries one (containerd's client.WithLease), and ends it. */
-async function withLease<T>(services: { readonly leases: Pick<LeaseManager, 'create' | 'delete'> }, ctx: OpContext, run: (ctx: OpContext) => Promise<T>): Promise<T> {
-  if (ctx.lease) return run(ctx);
-  const id = `import-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const expire = new Date(Date.now() + 24 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  await services.leases.create(ctx, { id, labels: { [LEASE_EXPIRE_LABEL]: expire } });
-  try {
-    return await run({ ...ctx, lease: id });
-  } finally {
-    await services.leases.delete(ctx, id).catch(() => undefined);
-  }
 }
 
 /**
