@@ -10,6 +10,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@berth\/core\/testing$/, replacement: `${root}packages/core/src/testing/index.ts` },
+      { find: /^@berth\/images\/testing$/, replacement: `${root}packages/images/src/testing/index.ts` },
       { find: /^@berth\/(core|api|client|registry|images|sys)$/, replacement: `${root}packages/$1/src/index.ts` },
       { find: /^@berth\/plugin-(.+)$/, replacement: `${root}packages/plugins/$1/src/index.ts` },
     ],

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerCompletion } from './commands/completion.js';
 import { registerContent } from './commands/content.js';
 import { registerEvents } from './commands/events.js';
+import { registerImages } from './commands/images.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
 import { registerPlugins } from './commands/plugins.js';
@@ -45,6 +46,7 @@ export function createProgram(ctx: CliContext): Command {
   registerContent(program, ctx);
   registerLeases(program, ctx);
   registerSnapshots(program, ctx);
+  registerImages(program, ctx);
   registerPull(program, ctx);
   registerCompletion(program, ctx);
   return program;

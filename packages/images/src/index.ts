@@ -8,3 +8,5 @@ export { pull, uniquePart, withContext, DEFAULT_CONCURRENCY, DEFAULT_SNAPSHOTTER
 export { unpackLayers, UNCOMPRESSED_LABEL, SNAPSHOT_REF_LABEL, GC_REF_SNAPSHOT, type LayerSource, type UnpackTarget } from './unpack.js';
 export { convertSchema1, SCHEMA1_EMPTY_LAYER_LABEL } from './schema1.js';
 export { MemoryRegistry, type BlobFault } from './memory-registry.js';
+export * from './archive/index.js';
+export * from './inspect.js';

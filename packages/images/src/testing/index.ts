@@ -1,0 +1,2 @@
+export { createMemoryImageStore, type MemoryImageStore } from './memory-image-store.js';
+export * from './archives.js';
