@@ -42,10 +42,11 @@ export async function waitSocket(path, child, timeoutMs = 20000) {
   throw new Error(`no socket at ${path}`);
 }
 
-/** Starts berthd on `dir`; resolves once its socket accepts, or at once with `{ wait: false }`. */
-export async function startBerthd(dir, { wait = true } = {}) {
+/** Starts berthd on `dir`; resolves once its socket accepts, or at once with `{ wait: false }`; `env` is added to
+ * its environment (e.g. NODE_OPTIONS for a CPU profile). */
+export async function startBerthd(dir, { wait = true, env = {} } = {}) {
   const sock = join(dir, 'berth.sock');
-  const child = spawn(BERTHD, ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(BERTHD, ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, ...env } });
   if (wait) await waitSocket(sock, child);
   return { name: 'berthd', sock, child };
 }
