@@ -185,7 +185,7 @@ async function main() {
   const refs = {};
   for (const name of IMAGES) refs[name] = await pushLayout(registry, images[name].dir, `bench/${name}`, 'latest');
 
-  const berthd = await startBerthd(join(root, 'berthd'), CPU_PROF ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF}` } } : {});
+  const berthd = await startBerthd(join(root, 'berthd'), CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] } : {});
   daemons.push(berthd);
   const containerd = await startContainerd(join(root, 'containerd'));
   daemons.push(containerd);
