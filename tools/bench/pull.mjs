@@ -8,11 +8,9 @@
 //   in-order:   the same with one download at a time, so layer N is complete (and applied) while N+1 downloads.
 // Prints median seconds [min-max] per image and way, and each way's ratio to sequential. Not a test.
 // Usage (as root, after a build): node tools/bench/pull.mjs [--rounds 3] [--dir /var/tmp] [--only big|many]
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pushLayout, startRegistry } from './lib/registry.mjs';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const load = (p) => import(join(repo, p));
@@ -33,69 +31,6 @@ const DIR = opt('dir', '/var/tmp');
 const ONLY = opt('only', '');
 
 if (process.getuid?.() !== 0) throw new Error('run as root (the overlayfs snapshotter and the applier need it)');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRegistry() {
-  const dir = mkdtempSync(join(DIR, 'berth-bench-registry-'));
-  const port = await freePort();
-  const yml = ['version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'data')}`,
-    'http:', `  addr: 127.0.0.1:${port}`, `  secret: ${randomBytes(16).toString('hex')}`, ''].join('\n');
-  writeFileSync(join(dir, 'config.yml'), yml);
-  const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${url}/v2/`)).ok) break;
-    } catch {
-      // not up yet
-    }
-    if (i > 150) throw new Error('docker-registry did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  return { host: `127.0.0.1:${port}`, url, stop };
-}
-
-/** Pushes an OCI layout's single entry (blobs, then manifests, the tag last) with the distribution API. */
-async function pushLayout(registry, layoutDir, name, tag) {
-  const blob = (d) => readFileSync(join(layoutDir, 'blobs', 'sha256', d.slice(7)));
-  const putBlob = async (digest) => {
-    const start = await fetch(`${registry.url}/v2/${name}/blobs/uploads/`, { method: 'POST' });
-    const location = new URL(start.headers.get('location'), registry.url);
-    location.searchParams.set('digest', digest);
-    const res = await fetch(location, { method: 'PUT', body: blob(digest), headers: { 'content-type': 'application/octet-stream' } });
-    if (res.status !== 201) throw new Error(`push ${digest}: ${res.status}`);
-  };
-  const putManifest = async (ref, desc) => {
-    const res = await fetch(`${registry.url}/v2/${name}/manifests/${ref}`, { method: 'PUT', body: blob(desc.digest), headers: { 'content-type': desc.mediaType } });
-    if (res.status !== 201) throw new Error(`push manifest ${desc.digest}: ${res.status} ${await res.text()}`);
-  };
-  const index = JSON.parse(readFileSync(join(layoutDir, 'index.json'), 'utf8'));
-  const entry = index.manifests[0];
-  const pushManifestTree = async (desc) => {
-    const doc = JSON.parse(blob(desc.digest).toString('utf8'));
-    if (doc.manifests) for (const m of doc.manifests) await pushManifestTree(m);
-    else for (const d of [doc.config, ...doc.layers]) await putBlob(d.digest);
-    await putManifest(desc.digest, desc);
-  };
-  await pushManifestTree(entry);
-  await putManifest(tag, entry);
-  return `${registry.host}/${name}:${tag}`;
-}
 
 const plugins = [
   await plugin('content-local'),
@@ -134,7 +69,7 @@ async function once(ref, resolver, mode) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => `${median(xs).toFixed(2)} s [${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}]`;
 
-const registry = await startRegistry();
+const registry = await startRegistry(DIR);
 const resolver = createResolver({ credentials: async () => undefined });
 try {
   for (const name of ['big', 'many'].filter((n) => !ONLY || n === ONLY)) {

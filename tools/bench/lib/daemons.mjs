@@ -42,10 +42,15 @@ export async function waitSocket(path, child, timeoutMs = 20000) {
   throw new Error(`no socket at ${path}`);
 }
 
-/** Starts berthd on `dir`; resolves once its socket accepts, or at once with `{ wait: false }`. */
-export async function startBerthd(dir, { wait = true } = {}) {
+/** Starts berthd on `dir`; resolves once its socket accepts, or at once with `{ wait: false }`; with `nodeArgs`
+ * (e.g. `--cpu-prof`, which NODE_OPTIONS refuses) the launcher runs under `node <nodeArgs>`; berthd's re-exec for its
+ * heap flags keeps them. */
+export async function startBerthd(dir, { wait = true, nodeArgs = [] } = {}) {
   const sock = join(dir, 'berth.sock');
-  const child = spawn(BERTHD, ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const argv = ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'];
+  const child = nodeArgs.length > 0
+    ? spawn(process.execPath, [...nodeArgs, BERTHD, ...argv], { stdio: ['ignore', 'ignore', 'ignore'] })
+    : spawn(BERTHD, argv, { stdio: ['ignore', 'ignore', 'ignore'] });
   if (wait) await waitSocket(sock, child);
   return { name: 'berthd', sock, child };
 }
