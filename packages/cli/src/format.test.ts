@@ -123,9 +123,9 @@ describe('labels and platforms', () => {
   it('formats, deduplicates and sorts platforms', () => {
     expect(
       formatPlatforms([
-        { os: 'linux', architecture: 'arm', variant: 'v7' },
-        { os: 'linux', architecture: 'amd64', variant: '' },
-        { os: 'linux', architecture: 'amd64', variant: '' },
+        { os: 'linux', architecture: 'arm', variant: 'v7', os_version: '' },
+        { os: 'linux', architecture: 'amd64', variant: '', os_version: '' },
+        { os: 'linux', architecture: 'amd64', variant: '', os_version: '' },
       ]),
     ).toBe('linux/amd64,linux/arm/v7');
     expect(formatPlatforms([])).toBe('-');

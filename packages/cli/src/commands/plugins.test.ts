@@ -9,7 +9,7 @@ function plugin(fields: Partial<Plugin>): Plugin {
   return { type: 'io.containerd.content.v1', id: 'content', requires: [], platforms: [], exports: {}, capabilities: [], init_err: null, ...fields };
 }
 
-const content = plugin({ exports: { 'berth.version': '0.3.1', root: '/var/lib/berth/content' }, platforms: [{ os: 'linux', architecture: 'amd64', variant: '' }] });
+const content = plugin({ exports: { 'berth.version': '0.3.1', root: '/var/lib/berth/content' }, platforms: [{ os: 'linux', architecture: 'amd64', variant: '', os_version: '' }] });
 const skipped = plugin({ type: 'io.containerd.snapshotter.v1', id: 'overlayfs', init_err: { code: 2, message: 'overlayfs is not supported: skip plugin', details: [] } });
 const failed = plugin({ type: 'io.containerd.gc.v1', id: 'scheduler', requires: ['io.containerd.metadata.v1'], capabilities: ['a', 'b'], init_err: { code: 9, message: 'no metadata', details: [] } });
 
