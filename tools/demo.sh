@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job: set up, start berthd on its embedded defaults (root /var/lib/berth, state /run/berth, socket
-# /run/berth/berth.sock), drive it with containerd's ctr and with berth, then stop it.
+# /run/berth/berth.sock), drive it with containerd's ctr and with berth: content, then an image built here from
+# busybox-static (tools/images), imported, unpacked, mounted and run from (chroot: the runc runtime is not there
+# yet), then stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh >/dev/null
@@ -9,7 +11,13 @@ LOG=$(mktemp /tmp/berthd-demo.XXXXXX.log)
 # berthd and berth are the commands setup.sh put on PATH (/usr/local/bin).
 berthd >"$LOG" 2>&1 &
 pid=$!
-stop() { kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; echo "berthd stopped (log: $LOG)"; }
+WORK=$(mktemp -d /tmp/berth-demo.XXXXXX)
+stop() {
+  mountpoint -q "$WORK/rootfs" 2>/dev/null && umount "$WORK/rootfs"
+  rm -rf "$WORK"
+  kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  echo "berthd stopped (log: $LOG)"
+}
 trap stop EXIT
 for _ in $(seq 100); do [ -S "$SOCK" ] && ctr --address "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null || { cat "$LOG"; exit 1; }
@@ -30,6 +38,20 @@ run ctr --address "$SOCK" -n demo content ls
 run berth -n demo content ls
 digest="sha256:$(sha256sum "$blob" | cut -d' ' -f1)"
 rm -f "$blob"
-# Leave the daemon's root as we found it, so the demo can run again.
 run ctr --address "$SOCK" -n demo content rm "$digest"
+
+# An image built here (no downloads): an OCI layout of busybox-static, as a tarball.
+node tools/images/build.mjs tiny "$WORK/tiny" >/dev/null
+tar -C "$WORK/tiny" -cf "$WORK/tiny.tar" .
+run berth -n demo images import --base-name demo.local/busybox "$WORK/tiny.tar"
+run ctr --address "$SOCK" -n demo images ls
+run berth -n demo images check
+run ctr --address "$SOCK" -n demo snapshots ls
+mkdir "$WORK/rootfs"
+run berth -n demo images mount demo.local/busybox:latest "$WORK/rootfs"
+run chroot "$WORK/rootfs" /bin/sh -c 'echo "hello from $(uname -m) busybox in a berth image"; ls /bin | wc -l'
+run berth -n demo images unmount --rm "$WORK/rootfs"
+# Leave the daemon's root as we found it, so the demo can run again.
+run berth -n demo images rm --sync demo.local/busybox:latest
+run ctr --address "$SOCK" -n demo snapshots ls
 run ctr --address "$SOCK" namespaces rm demo
