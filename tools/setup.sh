@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # nothing from apt: koffi's prebuilt binary comes from npm, and its fallbacks use util-linux, always installed.
 # isal (igzip), pigz, zstd: the walking differ spawns them to decompress layers (faster than Node's zlib, and Node 20
 # has no zstd); without them it falls back to zlib for gzip and refuses zstd layers.
-APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev attr isal pigz zstd)
+# busybox-static, umoci, skopeo, apache2-utils (htpasswd: bcrypt entries), openssl (the token server's certificate):
+# the test images (tools/images), their reference trees and the registry harness's auth modes.
+APT_PACKAGES=(runc containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev attr isal pigz zstd apache2-utils openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

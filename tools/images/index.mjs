@@ -3,5 +3,7 @@
 export * from './build.mjs';
 export * from './content.mjs';
 export * from './layout.mjs';
+export * from './push.mjs';
+export * from './schema1.mjs';
 export * from './tar.mjs';
 export * from './tree.mjs';

@@ -8,14 +8,18 @@ import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, r
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
 import {
   buildImage,
+  cachedImage,
   compareTrees,
   formatDifferences,
   hasUmoci,
   hostPlatform,
   LAYERS_EXPECTED,
   MEDIA_TYPES,
+  pushLayout as pushLayoutTo,
+  registryClient,
   snapshotTree,
   umociUnpack,
   writeTar,
@@ -24,7 +28,7 @@ import {
 import { hasRoot } from './harness.js';
 import { hasRegistry, pushLayout, startRegistry, type Registry } from './registry.js';
 
-const FAST_IMAGES = ['tiny', 'layers', 'layers-plain', 'layers-zstd', 'layers-mixed', 'multi', 'docker'] as const;
+const FAST_IMAGES = ['tiny', 'layers', 'layers-plain', 'layers-zstd', 'layers-mixed', 'multi', 'docker', 'schema1'] as const;
 const hasSkopeo = existsSync('/usr/bin/skopeo');
 
 let scratch: string;
@@ -152,6 +156,41 @@ describe('tools/images', () => {
     expect(await readlink(join(dir, 'd/sym'))).toBe(`/${'s'.repeat(120)}`);
   });
 
+  it('many and big (small variants here) are cached by content: the second call builds nothing', async () => {
+    const previous = process.env.BERTH_IMAGE_CACHE;
+    process.env.BERTH_IMAGE_CACHE = join(scratch, 'cache');
+    try {
+      const many = await cachedImage('many', { many: { files: 250, layers: 3 } });
+      const layers = many.manifests[0]!.layers;
+      expect(layers).toHaveLength(3);
+      const listing = execFileSync('tar', ['-tzf', join(many.dir, 'blobs', 'sha256', layers[0]!.descriptor.digest.slice(7))], { encoding: 'utf8' });
+      expect(listing.split('\n').filter((l) => /\/f\d{5}$/.test(l))).toHaveLength(84);
+      const blobDir = join(many.dir, 'blobs', 'sha256');
+      const mtime = statSync(join(blobDir, readdirSync(blobDir)[0]!)).mtimeMs;
+      const again = await cachedImage('many', { many: { files: 250, layers: 3 } });
+      expect(again).toEqual(many);
+      expect(statSync(join(blobDir, readdirSync(blobDir)[0]!)).mtimeMs).toBe(mtime);
+      // another size is another cache entry
+      expect((await cachedImage('many', { many: { files: 10, layers: 1 } })).dir).not.toBe(many.dir);
+      const big = await cachedImage('big', { big: { mib: 3 } });
+      expect(big.manifests[0]!.layers).toHaveLength(3);
+      let tarBytes = 0;
+      let blobBytes = 0;
+      for (const layer of big.manifests[0]!.layers) {
+        const gz = blob(big.dir, layer.descriptor.digest);
+        blobBytes += gz.length;
+        tarBytes += gunzipSync(gz).length;
+      }
+      // incompressible: gzip saves nothing on the file contents (only tar headers and padding)
+      expect(blobBytes).toBeGreaterThan(3 * 1024 * 1024);
+      expect(blobBytes / tarBytes).toBeGreaterThan(0.99);
+      expect((await buildImage('big', join(scratch, 'big-again'), { big: { mib: 3 } })).manifests[0]!.descriptor.digest).toBe(big.manifests[0]!.descriptor.digest);
+    } finally {
+      if (previous === undefined) delete process.env.BERTH_IMAGE_CACHE;
+      else process.env.BERTH_IMAGE_CACHE = previous;
+    }
+  });
+
   it.skipIf(!hasSkopeo || !hasUmoci())('the OCI layouts pass umoci stat and skopeo inspect', () => {
     for (const name of ['tiny', 'layers', 'layers-plain', 'multi']) {
       const image = built.get(name)!;
@@ -227,6 +266,9 @@ describe.skipIf(!hasRoot() || !hasUmoci())('the layers image unpacked by umoci (
       ]),
     );
     expect(formatDifferences(await compareTrees(rootfs, again), { a: 'umoci', b: 'copy' })).toContain('data/setuid: mode 4755 (umoci) != 0755 (copy)');
+    // ignore leaves a subtree out; xattrs: false stops reading them
+    expect(await compareTrees(rootfs, again, { ignore: (p) => p === 'data' })).toEqual([]);
+    expect((await compareTrees(rootfs, again, { xattrs: false })).map((d) => d.field)).not.toContain('xattr user.berth.bin');
   });
 });
 
@@ -258,6 +300,15 @@ describe.skipIf(!hasRegistry())('pushLayout into the loopback registry', () => {
       expect(head.status, digest).toBe(200);
     }
     expect(pushed.manifests.at(-1)).toBe(image.target.digest);
+  });
+
+  it('registryClient (for scripts with their own registry) pushes the same layout to the same digests', async () => {
+    const image = await buildImage('multi', join(scratch, 'push-client'));
+    const viaHarness = await pushLayout(registry, image.dir, 'test/harness:v1');
+    const viaClient = await pushLayoutTo(registryClient(registry.url), image.dir, 'test/client:v1');
+    expect(viaClient).toEqual({ ...viaHarness, reference: `${registry.host}/test/client:v1`, repo: 'test/client' });
+    const res = await fetch(`${registry.url}/v2/test/client/manifests/v1`, { method: 'HEAD', headers: { accept: ACCEPT } });
+    expect(res.headers.get('docker-content-digest')).toBe(image.target.digest);
   });
 
   it('refuses a layout whose blob does not match its digest, naming it', async () => {
