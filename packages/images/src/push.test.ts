@@ -165,6 +165,26 @@ describe('push from the content store to a registry', () => {
     expect(registry.pushes.some((p) => manifests.has(p.digest))).toBe(false);
   });
 
+  it('reports the failure itself, not the cancellations of the uploads it stopped', async () => {
+    await loadAll();
+    const failing: Resolver = {
+      resolve: (ref) => registry.resolve(ref),
+      fetcher: (ref) => registry.fetcher(ref),
+      pusher: (): Pusher => ({
+        exists: async () => false,
+        push: async (d, _c, o) => {
+          // the last blob fails; the others hang until the push aborts them
+          if (d.digest === arm.layers[1]!.digest) throw new Error('401 Unauthorized');
+          await new Promise((_, reject) => o?.signal?.addEventListener('abort', () => reject(new Error('cancelled')), { once: true }));
+          return 'uploaded';
+        },
+      }),
+    };
+    const err = await failureOf(push({ content, images }, ctx, { ref: 'registry.test/test/copy:v1', image: 'local/busybox:latest', resolver: failing, concurrency: 8 }));
+    expect(err.message).toContain('401 Unauthorized');
+    expect(err.message).toContain(arm.layers[1]!.digest);
+  });
+
   it('pushes several platforms as the index with only their manifests', async () => {
     await loadAll();
     const result = await push({ content, images }, ctx, { ref: 'registry.test/test/copy:v1', image: 'local/busybox:latest', resolver: registry, platforms: [AMD64, ARM64] });

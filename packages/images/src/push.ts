@@ -147,11 +147,16 @@ export const push: PushFunction = async (services, ctx, options): Promise<PushRe
     for (const node of [...run.blobs.values(), ...run.manifests]) progress(node.descriptor, 'waiting', 0);
     const limiter = new Limiter(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
     const jobs = [...run.blobs.values()].map((node) => limiter.run(() => pushOne(node, undefined)));
-    // the first failure stops the other uploads
-    for (const job of jobs) job.catch((err: unknown) => stop.abort(err));
-    const settled = await Promise.allSettled(jobs);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    // the first failure stops the other uploads, and is the one reported (not the cancellations it caused)
+    let first: { error: unknown } | undefined;
+    for (const job of jobs) {
+      job.catch((err: unknown) => {
+        first ??= { error: err };
+        stop.abort(err);
+      });
+    }
+    await Promise.allSettled(jobs);
+    if (first) throw first.error;
     // children before parents; only the root carries the tag, the others go by digest
     for (const [i, node] of run.manifests.entries()) {
       const last = i === run.manifests.length - 1;

@@ -36,7 +36,7 @@ export function registerPush(program: Command, ctx: CliContext): void {
     .description('push an image from the daemon\'s content store to a registry (client-side, as ctr images push)')
     .argument('<ref>', 'where to push: host[:port]/repository[:tag]')
     .argument('[local]', 'the local image to push, when its name is not <ref>')
-    .option('--platform <platform...>', 'push only this platform (one: its manifest as the tag; several: the index with only theirs)')
+    .option('--platform <platform>', 'push only this platform, repeatable (one: its manifest as the tag; several: the index with only theirs)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--all-platforms', 'push every platform of an index (the default: the image as it is)')
     .option('--plain-http', 'talk http instead of https to the registry')
     .option('--hosts-dir <dir>', 'certs.d directory with hosts.toml per registry host')
