@@ -185,6 +185,29 @@ describe('push from the content store to a registry', () => {
     expect(err.message).toContain(arm.layers[1]!.digest);
   });
 
+  it('stops when its signal aborts: nothing more is sent and the index is not tagged', async () => {
+    await loadAll();
+    const abort = new AbortController();
+    const slow: Resolver = {
+      resolve: (ref) => registry.resolve(ref),
+      fetcher: (ref) => registry.fetcher(ref),
+      pusher: (ref): Pusher => {
+        const inner = registry.pusher(ref);
+        return {
+          exists: (d, o) => inner.exists(d, o),
+          push: async (d, c, o) => {
+            abort.abort(new Error('interrupted by the user'));
+            return inner.push(d, c, o);
+          },
+        };
+      },
+    };
+    const err = await failureOf(push({ content, images }, ctx, { ref: 'registry.test/test/copy:v1', image: 'local/busybox:latest', resolver: slow, concurrency: 1, signal: abort.signal }));
+    expect(err.message).toContain('interrupted by the user');
+    expect(registry.pushes.length).toBeLessThan(everything().length);
+    expect(registry.pushes.some((p) => p.digest === index.digest)).toBe(false);
+  });
+
   it('pushes several platforms as the index with only their manifests', async () => {
     await loadAll();
     const result = await push({ content, images }, ctx, { ref: 'registry.test/test/copy:v1', image: 'local/busybox:latest', resolver: registry, platforms: [AMD64, ARM64] });
