@@ -8,6 +8,7 @@ import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
 import { registerPlugins } from './commands/plugins.js';
 import { registerPull } from './commands/pull.js';
+import { registerPush } from './commands/push.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerVersion } from './commands/version.js';
 import {
@@ -48,6 +49,7 @@ export function createProgram(ctx: CliContext): Command {
   registerSnapshots(program, ctx);
   registerImages(program, ctx);
   registerPull(program, ctx);
+  registerPush(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

@@ -163,3 +163,34 @@ describe('imageStoreOf', () => {
     expect(() => imageStoreOf('h/r:1', { platform: ['not/a/plat/form'] })).toThrow();
   });
 });
+
+describe('push states', () => {
+  const L = `layer-sha256:${'b'.repeat(64)}`;
+  const M = `manifest-sha256:${'d'.repeat(64)}`;
+  it('shows uploading with bytes and rate, mounted and exists without moving bytes, in plain mode', () => {
+    let now = 0;
+    let out = '';
+    const renderer = new PullProgressRenderer({ mode: 'plain', now: () => now, write: (t) => (out += t) });
+    renderer.update({ event: 'waiting', name: A, progress: 0, total: 2 * MIB });
+    renderer.update({ event: 'mounted', name: L, progress: MIB, total: MIB });
+    renderer.update({ event: 'exists', name: C, progress: 1000, total: 1000 });
+    now = 1000;
+    renderer.update({ event: 'uploading', name: A, progress: MIB, total: 2 * MIB });
+    now = 2000;
+    renderer.update({ event: 'uploading', name: A, progress: 1.5 * MIB, total: 2 * MIB });
+    renderer.tick();
+    now = 2500;
+    renderer.update({ event: 'done', name: A, progress: 2 * MIB, total: 2 * MIB });
+    renderer.update({ event: 'done', name: M, progress: 500, total: 500 });
+    renderer.finish();
+    const lines = out.trimEnd().split('\n');
+    expect(lines).toContain('layer-sha256:bbbbbbbbbbbb  mounted      1.0 MiB');
+    expect(lines).toContain(C_EXISTS);
+    expect(lines).toContain('layer-sha256:aaaaaaaaaaaa  uploading    1.0 MiB/2.0 MiB        -');
+    expect(lines).toContain('layer-sha256:aaaaaaaaaaaa  uploading    1.5 MiB/2.0 MiB        512.0 KiB/s  ETA 1s');
+    // the mounted and existing blobs count as there, not as moved bytes
+    expect(lines.at(-1)).toMatch(/^total: 3\.0 MiB\/3\.0 MiB {2}/);
+    expect(stateOf('mounted')).toBe('mounted');
+    expect(stateOf('uploading')).toBe('uploading');
+  });
+});

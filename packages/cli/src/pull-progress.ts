@@ -1,11 +1,11 @@
-// What `berth pull` shows while it pulls: one line per blob (state, bytes, rate, ETA) and a total. On a TTY the
+// What `berth pull` (and `berth push`: uploading/mounted) shows while it runs: one line per blob (state, bytes, rate, ETA) and a total. On a TTY the
 // block is redrawn in place (cursor up, erase line) at most every `intervalMs`; otherwise state changes print as they
 // happen and a snapshot of what is still moving prints every `intervalMs`, with no escape codes. `json` writes each
 // event as one JSON line for programs; `quiet` prints nothing. Events come from the Transfer service's Progress
 // messages (daemon-side pull) or from @berth/images' onProgress (--local), in one neutral shape.
 import { binarySize } from './format.js';
 
-export type BlobState = 'waiting' | 'downloading' | 'unpacking' | 'done' | 'exists';
+export type BlobState = 'waiting' | 'downloading' | 'uploading' | 'unpacking' | 'done' | 'exists' | 'mounted';
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet';
 
 /** One progress event: a blob (`name` = its ingest ref, `layer-sha256:…`) or, without a name, a status line. */
@@ -24,8 +24,12 @@ export function stateOf(event: string): BlobState | undefined {
       return 'waiting';
     case 'downloading':
       return 'downloading';
+    case 'uploading':
+      return 'uploading';
     case 'unpacking':
       return 'unpacking';
+    case 'mounted':
+      return 'mounted';
     case 'complete':
     case 'done':
       return 'done';
@@ -113,13 +117,13 @@ export class PullProgressRenderer {
       blob = { name: event.name, state, progress: 0, total: 0, startOffset: 0 };
       this.blobs.set(event.name, blob);
     }
-    if (state === 'downloading' && blob.startedAt === undefined) {
+    if ((state === 'downloading' || state === 'uploading') && blob.startedAt === undefined) {
       blob.startedAt = now;
       blob.startOffset = event.progress;
     }
     if ((state === 'done' || state === 'unpacking') && blob.startedAt !== undefined) blob.endedAt ??= now;
     blob.state = state;
-    blob.progress = Math.max(event.progress, state === 'done' || state === 'exists' ? event.total : 0);
+    blob.progress = Math.max(event.progress, state === 'done' || state === 'exists' || state === 'mounted' ? event.total : 0);
     blob.total = event.total;
     this.dirty = true;
     if (mode === 'plain' && previous !== state) {
@@ -177,7 +181,7 @@ export class PullProgressRenderer {
   /** Plain mode's periodic lines: the blobs still moving, then the total; nothing when nothing moves. */
   private snapshot(now: number): void {
     if (!this.dirty) return;
-    const moving = [...this.blobs.values()].filter((b) => b.state === 'downloading');
+    const moving = [...this.blobs.values()].filter((b) => b.state === 'downloading' || b.state === 'uploading');
     if (moving.length === 0) return;
     this.options.write(`${[...moving.map((b) => this.blobLine(b, now)), this.totalLine(now)].join('\n')}\n`);
     this.dirty = false;
@@ -188,7 +192,8 @@ export class PullProgressRenderer {
     switch (blob.state) {
       case 'waiting':
         return `${head}${blob.total > 0 ? binarySize(blob.total) : ''}`.trimEnd();
-      case 'downloading': {
+      case 'downloading':
+      case 'uploading': {
         const bytes = `${binarySize(blob.progress)}/${binarySize(blob.total)}`;
         const elapsed = now - (blob.startedAt ?? now);
         const moved = blob.progress - blob.startOffset;
@@ -198,7 +203,7 @@ export class PullProgressRenderer {
       }
       default: {
         const elapsed = blob.startedAt !== undefined ? (blob.endedAt ?? now) - blob.startedAt : 0;
-        const rate = blob.state !== 'exists' && elapsed > 0 ? `  ${formatRate(blob.progress - blob.startOffset, elapsed)}` : '';
+        const rate = blob.state !== 'exists' && blob.state !== 'mounted' && elapsed > 0 ? `  ${formatRate(blob.progress - blob.startOffset, elapsed)}` : '';
         return `${head}${binarySize(blob.total)}${rate}`;
       }
     }
@@ -211,7 +216,7 @@ export class PullProgressRenderer {
     for (const b of this.blobs.values()) {
       total += b.total;
       have += b.progress;
-      if (b.state !== 'exists') moved += b.progress - b.startOffset;
+      if (b.state !== 'exists' && b.state !== 'mounted') moved += b.progress - b.startOffset;
     }
     const elapsed = now - this.startedAt;
     return `total: ${binarySize(have)}/${binarySize(total)}  ${formatRate(moved, elapsed)}  elapsed ${(elapsed / 1000).toFixed(1)}s`;

@@ -4,6 +4,7 @@ export * from './media-types.js';
 export * from './platforms.js';
 export * from './manifests.js';
 export { chainIds } from './identity.js';
+export { push } from './push.js';
 export { pull, uniquePart, withContext, DEFAULT_CONCURRENCY, DEFAULT_SNAPSHOTTER, PULL_LEASE_EXPIRY_MS } from './pull.js';
 export { unpackLayers, UNCOMPRESSED_LABEL, SNAPSHOT_REF_LABEL, GC_REF_SNAPSHOT, type LayerSource, type UnpackTarget } from './unpack.js';
 export { convertSchema1, SCHEMA1_EMPTY_LAYER_LABEL } from './schema1.js';

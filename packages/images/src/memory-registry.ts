@@ -1,8 +1,9 @@
 // An in-memory registry behind the Resolver contract: blobs and tags per repository, counted reads, and faults to
 // inject (a blob served with other bytes, a body that stalls or fails after some bytes). Tests of the image code
 // use it where a real registry would only add HTTP; the loopback docker-registry covers that part.
-import { InvalidArgumentError, NotFoundError, NotImplementedError, sha256Digest, type Descriptor } from '@berth/core';
-import { parseRemoteRef, type BlobBody, type Fetcher, type FetchOptions, type Pusher, type Resolved, type Resolver } from '@berth/registry';
+import { InvalidArgumentError, NotFoundError, sha256Digest, type Descriptor } from '@berth/core';
+import { isIndexType, isManifestType } from './media-types.js';
+import { parseRemoteRef, type BlobBody, type Fetcher, type FetchOptions, type Pusher, type PushOutcome, type Resolved, type Resolver } from '@berth/registry';
 
 export interface BlobFault {
   /** Serve these bytes instead (a registry returning a blob whose digest does not match). */
@@ -50,6 +51,7 @@ export class MemoryRegistry implements Resolver {
   /** Points `repository:tag` at a descriptor. */
   tag(repository: string, tag: string, desc: Descriptor): string {
     this.tags.set(`${repository}:${tag}`, desc);
+    this.hold(repository, desc.digest);
     return `${this.host}/${repository}:${tag}`;
   }
 
@@ -88,8 +90,68 @@ export class MemoryRegistry implements Resolver {
     return { fetch: (desc, options) => this.open(desc, options) };
   }
 
-  pusher(): Pusher {
-    throw new NotImplementedError('the memory registry does not take pushes');
+  /** Which digests each repository holds (pushed, mounted or tagged there). */
+  readonly repositories = new Map<string, Set<string>>();
+  /** Every push, in order, with what it did. */
+  readonly pushes: { repository: string; digest: string; outcome: PushOutcome; reference?: string }[] = [];
+
+  /** Whether `repository` holds `digest`. */
+  has(repository: string, digest: string): boolean {
+    return this.repositories.get(repository)?.has(digest) ?? false;
+  }
+
+  private hold(repository: string, digest: string): void {
+    let set = this.repositories.get(repository);
+    if (!set) this.repositories.set(repository, (set = new Set()));
+    set.add(digest);
+  }
+
+  pusher(ref: string): Pusher {
+    const r = parseRemoteRef(ref);
+    if (r.host !== this.host) throw new NotFoundError(`${ref}: unknown registry host ${r.host}`);
+    const isTag = (reference: string | undefined): reference is string => reference !== undefined && !reference.includes(':');
+    const exists = (desc: Descriptor, reference?: string): boolean => {
+      if (!this.has(r.repository, desc.digest)) return false;
+      // a manifest pushed under a tag exists only if the tag points at it already
+      return !isTag(reference) || this.tags.get(`${r.repository}:${reference}`)?.digest === desc.digest;
+    };
+    return {
+      exists: async (desc) => exists(desc),
+      push: async (desc, content, options = {}) => {
+        options.signal?.throwIfAborted();
+        const manifest = isManifestType(desc.mediaType) || isIndexType(desc.mediaType);
+        // only manifests go by a reference; blobs by digest
+        const reference = manifest ? (options.reference ?? r.tag) : undefined;
+        const record = (outcome: PushOutcome) => {
+          this.pushes.push({ repository: r.repository, digest: desc.digest, outcome, ...(reference !== undefined ? { reference } : {}) });
+          if (isTag(reference) && outcome !== 'mounted') this.tags.set(`${r.repository}:${reference}`, desc);
+          return outcome;
+        };
+        if (exists(desc, reference)) return record('exists');
+        // manifests are PUT, never mounted
+        const from = (manifest ? [] : (options.mountFrom ?? [])).find((repo) => repo !== r.repository && this.has(repo, desc.digest));
+        if (from !== undefined) {
+          this.hold(r.repository, desc.digest);
+          options.onProgress?.(desc.size);
+          return record('mounted');
+        }
+        const parts: Uint8Array[] = [];
+        let sent = 0;
+        for await (const chunk of content()) {
+          options.signal?.throwIfAborted();
+          parts.push(chunk);
+          sent += chunk.length;
+          options.onProgress?.(sent);
+        }
+        const bytes = Buffer.concat(parts);
+        if (bytes.length !== desc.size || sha256Digest(bytes) !== desc.digest) {
+          throw new InvalidArgumentError(`push of ${desc.digest}: ${bytes.length} bytes of ${sha256Digest(bytes)} do not match the descriptor`);
+        }
+        this.blobs.set(desc.digest, bytes);
+        this.hold(r.repository, desc.digest);
+        return record('uploaded');
+      },
+    };
   }
 
   private async open(desc: Descriptor, options: FetchOptions = {}): Promise<BlobBody> {

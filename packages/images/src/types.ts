@@ -67,3 +67,40 @@ export interface PullResult {
 
 /** `pull(services, ctx, options)`: what pull.ts exports with this signature. */
 export type PullFunction = (services: ImageServices, ctx: OpContext, options: PullOptions) => Promise<PullResult>;
+
+/** Where a blob stands in a push: the registry had it, it was mounted from another repository, or uploaded. */
+export type PushState = 'waiting' | 'uploading' | 'exists' | 'mounted' | 'done';
+
+/** One progress event of a push: a blob or manifest and the bytes sent so far (its size once settled). */
+export interface PushProgress {
+  readonly descriptor: Descriptor;
+  readonly state: PushState;
+  readonly offset: number;
+}
+
+export interface PushOptions {
+  /** Where to push: `host[:port]/repository[:tag]`. */
+  readonly ref: string;
+  readonly resolver: Resolver;
+  /** The local image to push when its name differs from `ref` (ctr push's second argument). */
+  readonly image?: string;
+  /**
+   * One platform pushes that platform's manifest of an index as the tag (as ctr push --platform); several push the
+   * index with only their manifests; `all` or none pushes the image as it is, with every manifest of an index.
+   */
+  readonly platforms?: readonly Platform[] | 'all';
+  /** Parallel blob uploads (default 3). */
+  readonly concurrency?: number;
+  readonly onProgress?: (event: PushProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** What was pushed: the normalized reference, the root descriptor it names, and each descriptor's outcome. */
+export interface PushResult {
+  readonly name: string;
+  readonly descriptor: Descriptor;
+  readonly pushed: readonly { readonly descriptor: Descriptor; readonly outcome: 'exists' | 'mounted' | 'uploaded' }[];
+}
+
+/** `push(services, ctx, options)`: what push.ts exports with this signature (it needs only content and images). */
+export type PushFunction = (services: Pick<ImageServices, 'content' | 'images'>, ctx: OpContext, options: PushOptions) => Promise<PushResult>;
