@@ -11,8 +11,12 @@ find packages tools -name test-results.json -not -path '*/node_modules/*' -delet
 # Type-aware lint for floating and misused promises (eslint.config.mjs): a finding fails the run.
 npx -y pnpm@12.4.2 run lint
 lint_status=$?
+# Every package's sources and tests type-check (tests run through vitest, which strips types without checking them).
+npx -y pnpm@12.4.2 exec nx run-many -t typecheck --output-style=static
+typecheck_status=$?
 npx -y pnpm@12.4.2 exec nx run-many -t test --output-style=static --parallel=1 "$@"
 status=$?
 if [ "$lint_status" -ne 0 ]; then echo "lint failed (exit $lint_status)"; status=1; fi
+if [ "$typecheck_status" -ne 0 ]; then echo "typecheck failed (exit $typecheck_status)"; status=1; fi
 node tools/test-summary.mjs "$status" || status=1
 exit $status
