@@ -229,3 +229,34 @@ export function isMounted(target: string): boolean {
     .split('\n')
     .some((line) => line.split(' ')[4] === target);
 }
+
+/** A running `ctr events`: what it has printed so far, and stop(). */
+export interface CtrEvents {
+  output(): string;
+  stop(): void;
+}
+
+/**
+ * Starts `ctr events` against `daemon` and returns once it is subscribed (it subscribes asynchronously: namespaces
+ * are created as markers until it shows one, for 10 s at the most). Stopped again when that wait fails.
+ */
+export async function watchCtrEvents(daemon: Berthd): Promise<CtrEvents> {
+  const events: ChildProcess = spawn(CTR, ['--address', daemon.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const stop = (): void => {
+    events.kill('SIGTERM');
+  };
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('/namespaces/create')) {
+      if (Date.now() > deadline) throw new Error(`ctr events saw nothing: ${out}`);
+      await daemon.ctr(['namespaces', 'create', `events-marker-${Date.now()}`]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { output: () => out, stop };
+}

@@ -3,7 +3,6 @@
 // services), so every `ctr images` command of issue 9's list exercises the Images service and the services a pull
 // needs. The images are built here from files and GNU tar (no downloads): a two-layer image with a whiteout, and a
 // two-platform index.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -14,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { MNT_DETACH, umount2 } from '@berth/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { CTR, ctrTable, expectOk, hasCtr, hasRoot, isMounted, QUIET_GC, run, startBerthd, type Berthd } from './harness.js';
+import { ctrTable, expectOk, hasCtr, hasRoot, isMounted, QUIET_GC, run, startBerthd, watchCtrEvents, type Berthd } from './harness.js';
 import {
   hasRegistry,
   MEDIA_TYPE_OCI_CONFIG,
@@ -275,16 +274,8 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
   }, 120_000);
 
   it('ctr images tag and label update the image, and ctr events sees /images/* with their payloads', async () => {
-    const events: ChildProcess = spawn(CTR, ['--address', daemon.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const events = await watchCtrEvents(daemon);
     try {
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('/namespaces/create')) {
-        if (Date.now() > deadline) throw new Error(`ctr events saw nothing: ${out}`);
-        await daemon.ctr(['namespaces', 'create', `events-marker-${Date.now()}`]);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const tagged = `${registry.host}/test/busybox:tagged`;
       expectOk(await ctr(['images', 'tag', ref, tagged]));
       expectOk(await ctr(['images', 'label', tagged, 'team=berth', 'tier=test']));
@@ -312,7 +303,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
         `/images/delete {"name":"${tagged}"}`,
       ];
       const mine = () =>
-        out
+        events.output()
           .split('\n')
           .map((line) => line.split(' '))
           .filter((f) => f[4] === 'default' && f[5]?.startsWith('/images/'))
@@ -321,7 +312,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
       while (mine().length < expected.length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       expect(mine()).toEqual(expected);
     } finally {
-      events.kill('SIGTERM');
+      events.stop();
     }
   }, 60_000);
 
