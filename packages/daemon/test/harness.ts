@@ -2,12 +2,13 @@
 // with Debian's real `ctr`. Every daemon started here is stopped and its dirs removed by stop(), and as a last
 // resort when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const DAEMON_MAIN = fileURLToPath(new URL('../dist/berthd-launch.cjs', import.meta.url));
 export const CLI_MAIN = fileURLToPath(new URL('../../cli/dist/berth-launch.cjs', import.meta.url));
@@ -204,4 +205,58 @@ function accepts(path: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** Asserts that a command exited 0 (naming `what`, its stderr and stdout otherwise); returns its result. */
+export function expectOk(r: RunResult, what = 'command'): RunResult {
+  expect(r.code, `${what} failed (${r.code}): ${r.stderr}\n${r.stdout}`).toBe(0);
+  return r;
+}
+
+/** The rows of a ctr table, as records by header; columns are found from the header (cells may be empty). */
+export function ctrTable(stdout: string): Record<string, string>[] {
+  const [header, ...lines] = stdout.replace(/\n$/, '').split('\n');
+  const names = header!.trim().split(/\s+/);
+  const starts = names.map((n) => header!.indexOf(n));
+  return lines
+    .filter((l) => l.trim() !== '')
+    .map((line) => Object.fromEntries(names.map((n, i) => [n, line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim()])));
+}
+
+/** Whether something is mounted at `target` in this process's mount table. */
+export function isMounted(target: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === target);
+}
+
+/** A running `ctr events`: what it has printed so far, and stop(). */
+export interface CtrEvents {
+  output(): string;
+  stop(): void;
+}
+
+/**
+ * Starts `ctr events` against `daemon` and returns once it is subscribed (it subscribes asynchronously: namespaces
+ * are created as markers until it shows one, for 10 s at the most). Stopped again when that wait fails.
+ */
+export async function watchCtrEvents(daemon: Berthd): Promise<CtrEvents> {
+  const events: ChildProcess = spawn(CTR, ['--address', daemon.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const stop = (): void => {
+    events.kill('SIGTERM');
+  };
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('/namespaces/create')) {
+      if (Date.now() > deadline) throw new Error(`ctr events saw nothing: ${out}`);
+      await daemon.ctr(['namespaces', 'create', `events-marker-${Date.now()}`]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { output: () => out, stop };
 }

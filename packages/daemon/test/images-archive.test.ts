@@ -3,7 +3,7 @@
 // and digests; both write the same archive for the same image; a `docker save` archive imports to the same
 // manifest and index digests through either; and the other `berth images` commands end to end. The images are the
 // project's own (tools/images, from busybox-static); ctr's import unpacks into overlayfs, so this needs root.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,28 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { MNT_DETACH, umount2 } from '@berth/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuiltImage } from '../../../tools/images/index.mjs';
-import { hasCtr, hasRoot, QUIET_GC, run, startBerthd, type Berthd, type RunResult } from './harness.js';
-
-const ok = (r: RunResult, what = 'command'): RunResult => {
-  expect(r.code, `${what} failed (${r.code}): ${r.stderr}\n${r.stdout}`).toBe(0);
-  return r;
-};
-
-/** The rows of a ctr table, as records by header. */
-function table(stdout: string): Record<string, string>[] {
-  const [header, ...lines] = stdout.replace(/\n$/, '').split('\n');
-  const names = header!.trim().split(/\s+/);
-  const starts = names.map((n) => header!.indexOf(n));
-  return lines
-    .filter((l) => l.trim() !== '')
-    .map((line) => Object.fromEntries(names.map((n, i) => [n, line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim()])));
-}
-
-function isMounted(target: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === target);
-}
+import { ctrTable, expectOk, hasCtr, hasRoot, isMounted, QUIET_GC, run, startBerthd, type Berthd } from './harness.js';
 
 describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth images import/export against ctr', () => {
   let daemon: Berthd;
@@ -43,19 +22,19 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
 
   const ctr = (args: string[], namespace: string) => daemon.ctr(args, { namespace, timeoutMs: 120_000 });
   const berth = (args: string[], namespace: string) => daemon.berth(['-n', namespace, ...args], { timeoutMs: 120_000 });
-  const ctrImages = async (ns: string) => table(ok(await ctr(['images', 'ls'], ns), 'ctr images ls').stdout).map((r) => [r.REF, r.DIGEST]);
-  const contentOf = async (ns: string) => ok(await ctr(['content', 'ls', '--quiet'], ns)).stdout.split('\n').filter(Boolean);
+  const ctrImages = async (ns: string) => ctrTable(expectOk(await ctr(['images', 'ls'], ns), 'ctr images ls').stdout).map((r) => [r.REF, r.DIGEST]);
+  const contentOf = async (ns: string) => expectOk(await ctr(['content', 'ls', '--quiet'], ns)).stdout.split('\n').filter(Boolean);
 
   /** A layout dir as a tarball, GNU tar's way. */
   const tarLayout = async (dir: string, out: string) => {
-    ok(await run('tar', ['-cf', out, '-C', dir, 'oci-layout', 'index.json', 'blobs']), 'tar');
+    expectOk(await run('tar', ['-cf', out, '-C', dir, 'oci-layout', 'index.json', 'blobs']), 'tar');
     return out;
   };
   /** An archive extracted by GNU tar, with its entry names. */
   const extract = async (file: string) => {
     const dir = await mkdtemp(join(work, 'x-'));
-    ok(await run('tar', ['-xf', file, '-C', dir]), 'tar -x');
-    return { dir, names: ok(await run('tar', ['-tf', file])).stdout.split('\n').filter(Boolean) };
+    expectOk(await run('tar', ['-xf', file, '-C', dir]), 'tar -x');
+    return { dir, names: expectOk(await run('tar', ['-tf', file])).stdout.split('\n').filter(Boolean) };
   };
 
   beforeAll(async () => {
@@ -76,32 +55,32 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
 
   it('berth imports an OCI layout tarball; ctr exports it; berth imports that into another namespace: same digests', async () => {
     const layoutTar = await tarLayout(tiny.dir, join(work, 'tiny.tar'));
-    const imported = ok(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/tiny', layoutTar], 'a1'), 'berth images import');
+    const imported = expectOk(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/tiny', layoutTar], 'a1'), 'berth images import');
     expect(imported.stdout).toBe(`test/tiny:latest ${tiny.target.digest}\n`);
     expect(await ctrImages('a1')).toEqual([['test/tiny:latest', tiny.target.digest]]);
     // ctr sees it complete (berth imports every blob and labels them for the garbage collector).
-    expect(table(ok(await ctr(['images', 'check'], 'a1')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'false' });
+    expect(ctrTable(expectOk(await ctr(['images', 'check'], 'a1')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'false' });
 
     const fromCtr = join(work, 'ctr-tiny.tar');
-    ok(await ctr(['images', 'export', fromCtr, 'test/tiny:latest'], 'a1'), 'ctr images export');
+    expectOk(await ctr(['images', 'export', fromCtr, 'test/tiny:latest'], 'a1'), 'ctr images export');
     // This time unpacked, as ctr's import does: the chain is in overlayfs and ctr sees it.
-    const again = ok(await berth(['images', 'import', fromCtr], 'a2'), 'berth images import of ctr export');
+    const again = expectOk(await berth(['images', 'import', fromCtr], 'a2'), 'berth images import of ctr export');
     expect(again.stdout).toBe(`unpacking test/tiny:latest (${tiny.target.digest})...done\n`);
     expect(await ctrImages('a2')).toEqual([['test/tiny:latest', tiny.target.digest]]);
-    expect(table(ok(await ctr(['images', 'check'], 'a2')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'true' });
+    expect(ctrTable(expectOk(await ctr(['images', 'check'], 'a2')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'true' });
     const chain = tiny.manifests[0]!.layers.map((l) => l.diffId);
-    expect(table(ok(await ctr(['snapshots', 'ls'], 'a2')).stdout).map((r) => r.KEY)).toEqual(expect.arrayContaining([chain[0]]));
+    expect(ctrTable(expectOk(await ctr(['snapshots', 'ls'], 'a2')).stdout).map((r) => r.KEY)).toEqual(expect.arrayContaining([chain[0]]));
     // Every blob of the image arrived (each archive's index.json is a blob too, unreferenced once the lease is gone).
     expect(await contentOf('a2')).toEqual(expect.arrayContaining(await contentOf('a1')));
   }, 180_000);
 
   it('ctr imports (and unpacks) what berth exports, and both write the same archive for the same image', async () => {
     const layoutTar = await tarLayout(tiny.dir, join(work, 'tiny-b.tar'));
-    ok(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/tiny', layoutTar], 'b1'));
+    expectOk(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/tiny', layoutTar], 'b1'));
     const fromBerth = join(work, 'berth-tiny.tar');
     const fromCtr = join(work, 'ctr-tiny-b.tar');
-    ok(await berth(['images', 'export', fromBerth, 'test/tiny:latest'], 'b1'), 'berth images export');
-    ok(await ctr(['images', 'export', fromCtr, 'test/tiny:latest'], 'b1'));
+    expectOk(await berth(['images', 'export', fromBerth, 'test/tiny:latest'], 'b1'), 'berth images export');
+    expectOk(await ctr(['images', 'export', fromCtr, 'test/tiny:latest'], 'b1'));
 
     const b = await extract(fromBerth);
     const c = await extract(fromCtr);
@@ -111,21 +90,21 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
     }
     expect((await readdir(join(b.dir, 'blobs', 'sha256'))).sort()).toEqual((await readdir(join(c.dir, 'blobs', 'sha256'))).sort());
 
-    const imported = ok(await ctr(['images', 'import', fromBerth], 'b2'), 'ctr images import of berth export');
+    const imported = expectOk(await ctr(['images', 'import', fromBerth], 'b2'), 'ctr images import of berth export');
     expect(imported.stdout).toContain('test/tiny:latest');
     expect(await ctrImages('b2')).toEqual([['test/tiny:latest', tiny.target.digest]]);
-    expect(table(ok(await ctr(['images', 'check'], 'b2')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'true' });
+    expect(ctrTable(expectOk(await ctr(['images', 'check'], 'b2')).stdout)[0]).toMatchObject({ STATUS: 'complete (2/2)', UNPACKED: 'true' });
   }, 180_000);
 
   it('exports the host platform of an index by default and every platform with --all-platforms, as ctr does', async () => {
     const layoutTar = await tarLayout(multi.dir, join(work, 'multi.tar'));
-    ok(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/multi', '--all-platforms', layoutTar], 'm1'));
+    expectOk(await berth(['images', 'import', '--no-unpack', '--base-name', 'test/multi', '--all-platforms', layoutTar], 'm1'));
     for (const all of [false, true]) {
       const flags = all ? ['--all-platforms'] : [];
       const fromBerth = join(work, `berth-multi-${all}.tar`);
       const fromCtr = join(work, `ctr-multi-${all}.tar`);
-      ok(await berth(['images', 'export', ...flags, fromBerth, 'test/multi:latest'], 'm1'));
-      ok(await ctr(['images', 'export', ...flags, fromCtr, 'test/multi:latest'], 'm1'));
+      expectOk(await berth(['images', 'export', ...flags, fromBerth, 'test/multi:latest'], 'm1'));
+      expectOk(await ctr(['images', 'export', ...flags, fromCtr, 'test/multi:latest'], 'm1'));
       const b = await extract(fromBerth);
       const c = await extract(fromCtr);
       expect(b.names).toEqual(c.names);
@@ -154,57 +133,57 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
     await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ Config: cfgName, RepoTags: ['berth-tiny:1'], Layers: layers }]));
     await writeFile(join(dir, 'repositories'), JSON.stringify({ 'berth-tiny': { '1': layers[0]!.split('/')[0] } }));
     const archive = join(work, 'docker-save.tar');
-    ok(await run('tar', ['-cf', archive, '-C', dir, '.']));
+    expectOk(await run('tar', ['-cf', archive, '-C', dir, '.']));
 
-    ok(await berth(['images', 'import', '--no-unpack', '--index-name', 'kept/index:1', archive], 'd1'), 'berth import of docker save');
-    ok(await ctr(['images', 'import', '--no-unpack', '--index-name', 'kept/index:1', archive], 'd2'), 'ctr import of docker save');
+    expectOk(await berth(['images', 'import', '--no-unpack', '--index-name', 'kept/index:1', archive], 'd1'), 'berth import of docker save');
+    expectOk(await ctr(['images', 'import', '--no-unpack', '--index-name', 'kept/index:1', archive], 'd2'), 'ctr import of docker save');
     const berthImages = await ctrImages('d1');
     expect(berthImages).toEqual(await ctrImages('d2'));
     expect(berthImages.map(([name]) => name).sort()).toEqual(['docker.io/library/berth-tiny:1', 'kept/index:1']);
-    const json = JSON.parse(ok(await berth(['--format', 'json', 'images', 'ls', 'name==docker.io/library/berth-tiny:1'], 'd1')).stdout);
+    const json = JSON.parse(expectOk(await berth(['--format', 'json', 'images', 'ls', 'name==docker.io/library/berth-tiny:1'], 'd1')).stdout);
     expect(json[0]).toMatchObject({ target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json' }, platforms: [expect.stringMatching(/^linux\//)] });
   }, 180_000);
 
   it('berth images ls, check, inspect, tag, label, mount, unmount and rm --sync on an image ctr imported and unpacked', async () => {
     const ns = 'cli';
     const layoutTar = await tarLayout(tiny.dir, join(work, 'tiny-cli.tar'));
-    ok(await ctr(['images', 'import', '--base-name', 'test/tiny', layoutTar], ns), 'ctr import');
+    expectOk(await ctr(['images', 'import', '--base-name', 'test/tiny', layoutTar], ns), 'ctr import');
     const name = 'test/tiny:latest';
 
-    const ls = JSON.parse(ok(await berth(['--format', 'json', 'images', 'ls'], ns)).stdout);
+    const ls = JSON.parse(expectOk(await berth(['--format', 'json', 'images', 'ls'], ns)).stdout);
     expect(ls).toEqual([expect.objectContaining({ name, target: expect.objectContaining({ digest: tiny.target.digest }) })]);
-    expect(ok(await berth(['images', 'ls', '-q'], ns)).stdout).toBe(`${name}\n`);
-    const lsTable = table(ok(await berth(['images', 'ls'], ns)).stdout);
+    expect(expectOk(await berth(['images', 'ls', '-q'], ns)).stdout).toBe(`${name}\n`);
+    const lsTable = ctrTable(expectOk(await berth(['images', 'ls'], ns)).stdout);
     expect(lsTable[0]).toMatchObject({ REF: name, DIGEST: tiny.target.digest });
-    expect(lsTable[0]?.SIZE).toBe(table(ok(await ctr(['images', 'ls'], ns)).stdout)[0]?.SIZE);
+    expect(lsTable[0]?.SIZE).toBe(ctrTable(expectOk(await ctr(['images', 'ls'], ns)).stdout)[0]?.SIZE);
 
-    const check = JSON.parse(ok(await berth(['--format', 'json', 'images', 'check'], ns)).stdout);
+    const check = JSON.parse(expectOk(await berth(['--format', 'json', 'images', 'check'], ns)).stdout);
     expect(check).toEqual([expect.objectContaining({ name, status: 'complete (2/2)', complete: true, unpacked: true, snapshotter: 'overlayfs' })]);
 
-    const inspect = ok(await berth(['images', 'inspect', name], ns)).stdout;
+    const inspect = expectOk(await berth(['images', 'inspect', name], ns)).stdout;
     expect(inspect).toContain(tiny.target.digest);
     for (const l of tiny.manifests[0]!.layers) expect(inspect).toContain(l.descriptor.digest);
     expect(inspect).not.toContain('(missing)');
 
-    expect(ok(await berth(['images', 'tag', name, 'copy/tiny:2'], ns)).stdout).toBe('copy/tiny:2\n');
-    expect(ok(await berth(['images', 'label', 'copy/tiny:2', 'a=b'], ns)).stdout).toBe('a=b\n');
-    const listed = table(ok(await ctr(['images', 'ls'], ns)).stdout);
+    expect(expectOk(await berth(['images', 'tag', name, 'copy/tiny:2'], ns)).stdout).toBe('copy/tiny:2\n');
+    expect(expectOk(await berth(['images', 'label', 'copy/tiny:2', 'a=b'], ns)).stdout).toBe('a=b\n');
+    const listed = ctrTable(expectOk(await ctr(['images', 'ls'], ns)).stdout);
     expect(listed.find((r) => r.REF === 'copy/tiny:2')).toMatchObject({ DIGEST: tiny.target.digest, LABELS: 'a=b' });
 
     const target = await mkdtemp(join(work, 'mnt-'));
     mounted.push(target);
-    const mount = ok(await berth(['images', 'mount', name, target], ns), 'berth images mount');
+    const mount = expectOk(await berth(['images', 'mount', name, target], ns), 'berth images mount');
     expect(mount.stdout.split('\n')[1]).toBe(target);
     expect(isMounted(target)).toBe(true);
     expect(existsSync(join(target, 'bin', 'busybox'))).toBe(true);
-    ok(await berth(['images', 'unmount', '--rm', target], ns), 'berth images unmount');
+    expectOk(await berth(['images', 'unmount', '--rm', target], ns), 'berth images unmount');
     expect(isMounted(target)).toBe(false);
-    expect(table(ok(await ctr(['snapshots', 'ls'], ns)).stdout).map((r) => r.KEY)).not.toContain(target);
+    expect(ctrTable(expectOk(await ctr(['snapshots', 'ls'], ns)).stdout).map((r) => r.KEY)).not.toContain(target);
 
     const missing = await berth(['images', 'rm', 'nope:1'], ns);
     expect(missing.code).toBe(0);
     expect(missing.stderr).toContain('nope:1: image not found');
-    ok(await berth(['images', 'rm', name, '--sync', 'copy/tiny:2'], ns));
+    expectOk(await berth(['images', 'rm', name, '--sync', 'copy/tiny:2'], ns));
     expect(await ctrImages(ns)).toEqual([]);
     expect(await contentOf(ns)).toEqual([]);
   }, 180_000);
@@ -215,7 +194,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !existsSync('/bin/busybox'))('berth i
     const r = await berth(['images', 'import', bad], 'bad');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^berth: .*(not a valid tar|unrecognized image format)/);
-    expect(ok(await ctr(['version'], 'bad')).stdout).toContain('Server:');
+    expect(expectOk(await ctr(['version'], 'bad')).stdout).toContain('Server:');
     expect(await ctrImages('bad')).toEqual([]);
   }, 60_000);
 });

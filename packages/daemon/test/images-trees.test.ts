@@ -3,27 +3,15 @@
 // unpacked image, mounted with `ctr images mount`, must be the same tree (types, modes, owners, sizes, contents,
 // symlinks, hard links, xattrs) as `umoci unpack` of the same layout.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MNT_DETACH, umount2 } from '@berth/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, compareTrees, formatDifferences, hasUmoci, snapshotTree, umociUnpack, type BuiltImage } from '../../../tools/images/index.mjs';
-import { hasCtr, hasRoot, QUIET_GC, startBerthd, type Berthd, type RunResult } from './harness.js';
+import { expectOk, hasCtr, hasRoot, isMounted, QUIET_GC, startBerthd, type Berthd } from './harness.js';
 import { hasRegistry, pushLayout, startRegistry, type Registry } from './registry.js';
 
 const GOARCH = process.arch === 'x64' ? 'amd64' : process.arch;
-
-function isMounted(target: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === target);
-}
-
-const ok = (r: RunResult): RunResult => {
-  expect(r.code, `ctr failed (${r.code}): ${r.stderr}\n${r.stdout}`).toBe(0);
-  return r;
-};
 
 describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test images pulled by ctr unpack as umoci unpacks them', () => {
   let daemon: Berthd;
@@ -34,7 +22,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
 
   const ctr = (args: string[], namespace: string) => daemon.ctr(args, { namespace, timeoutMs: 120_000 });
   const contentDigests = async (namespace: string) =>
-    ok(await ctr(['content', 'ls', '--quiet'], namespace)).stdout.split('\n').filter((l) => l !== '');
+    expectOk(await ctr(['content', 'ls', '--quiet'], namespace)).stdout.split('\n').filter((l) => l !== '');
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'berth-images-trees-'));
@@ -62,11 +50,11 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
     const ns = `trees-${name}${snapshotter ? `-${snapshotter}` : ''}`;
     const pullArgs = snapshotter ? ['--snapshotter', snapshotter] : [];
     const ref = `${registry.host}/test/${name}:latest`;
-    ok(await ctr(['images', 'pull', '--plain-http', ...pullArgs, ref], ns));
+    expectOk(await ctr(['images', 'pull', '--plain-http', ...pullArgs, ref], ns));
     const target = join(work, 'mnt', ns);
     await mkdir(target, { recursive: true });
     mounted.push(target);
-    ok(await ctr(['images', 'mount', ...pullArgs, ref, target], ns));
+    expectOk(await ctr(['images', 'mount', ...pullArgs, ref, target], ns));
     try {
       const umoci = umociUnpack(built.get(reference)!.dir, 'latest', join(work, 'umoci', `${ns}-${reference}`));
       // The root directory itself is the mount point (umoci makes its own): compare what is below it.
@@ -77,10 +65,10 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
       expect(tree.get('bin/busybox')?.type).toBe('file');
       expect(tree.size).toBeGreaterThan(100);
     } finally {
-      ok(await ctr(['images', 'unmount', ...pullArgs, '--rm', target], ns));
+      expectOk(await ctr(['images', 'unmount', ...pullArgs, '--rm', target], ns));
     }
     expect(isMounted(target)).toBe(false);
-    ok(await ctr(['images', 'rm', '--sync', ref], ns));
+    expectOk(await ctr(['images', 'rm', '--sync', ref], ns));
     expect(await contentDigests(ns)).toEqual([]);
   }
 
@@ -102,13 +90,13 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry() || !hasUmoci())('test 
     const arm = image.manifests.find((m) => m.platform?.architecture === 'arm' && m.platform.variant === 'v7');
     const host = image.manifests.find((m) => m.platform?.architecture === GOARCH);
     expect(arm && host).toBeTruthy();
-    ok(await ctr(['images', 'pull', '--plain-http', '--platform', 'linux/arm/v7', ref], ns));
+    expectOk(await ctr(['images', 'pull', '--plain-http', '--platform', 'linux/arm/v7', ref], ns));
     const digests = await contentDigests(ns);
     expect(digests).toEqual(expect.arrayContaining([image.target.digest, arm!.descriptor.digest, ...arm!.layers.map((l) => l.descriptor.digest)]));
     expect(digests).not.toContain(host!.descriptor.digest);
-    const keys = ok(await ctr(['snapshots', 'ls'], ns)).stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
+    const keys = expectOk(await ctr(['snapshots', 'ls'], ns)).stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
     expect(keys).toEqual([arm!.layers[0]!.diffId]);
-    ok(await ctr(['images', 'rm', '--sync', ref], ns));
+    expectOk(await ctr(['images', 'rm', '--sync', ref], ns));
     expect(await contentDigests(ns)).toEqual([]);
   }, 180_000);
 });

@@ -3,9 +3,7 @@
 // services), so every `ctr images` command of issue 9's list exercises the Images service and the services a pull
 // needs. The images are built here from files and GNU tar (no downloads): a two-layer image with a whiteout, and a
 // two-platform index.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { copyFile, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { MNT_DETACH, umount2 } from '@berth/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { CTR, hasCtr, hasRoot, QUIET_GC, run, startBerthd, type Berthd, type RunResult } from './harness.js';
+import { ctrTable, expectOk, hasCtr, hasRoot, isMounted, QUIET_GC, run, startBerthd, watchCtrEvents, type Berthd } from './harness.js';
 import {
   hasRegistry,
   MEDIA_TYPE_OCI_CONFIG,
@@ -31,28 +29,6 @@ const GOARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 const OTHER_ARCH = GOARCH === 'amd64' ? 'arm64' : 'amd64';
 
 const sha256 = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-/** The rows of a ctr table, as records by header; columns are found from the header (cells may be empty). */
-function table(stdout: string): Record<string, string>[] {
-  const [header, ...lines] = stdout.replace(/\n$/, '').split('\n');
-  const names = header!.trim().split(/\s+/);
-  const starts = names.map((n) => header!.indexOf(n));
-  return lines
-    .filter((l) => l.trim() !== '')
-    .map((line) => Object.fromEntries(names.map((n, i) => [n, line.slice(starts[i], i + 1 < starts.length ? starts[i + 1] : undefined).trim()])));
-}
-
-/** Whether something is mounted at `target` in this process's mount table. */
-function isMounted(target: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === target);
-}
-
-const ok = (r: RunResult): RunResult => {
-  expect(r.code, `ctr failed (${r.code}): ${r.stderr}\n${r.stdout}`).toBe(0);
-  return r;
-};
 
 interface Layer {
   readonly blob: Buffer;
@@ -190,10 +166,10 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
   let ref: string;
 
   const ctr = (args: string[], namespace = 'default', timeoutMs = 60_000) => daemon.ctr(args, { namespace, timeoutMs });
-  const images = async (namespace = 'default') => table(ok(await ctr(['images', 'ls'], namespace)).stdout);
-  const snapshots = async (namespace = 'default') => table(ok(await ctr(['snapshots', 'ls'], namespace)).stdout);
+  const images = async (namespace = 'default') => ctrTable(expectOk(await ctr(['images', 'ls'], namespace)).stdout);
+  const snapshots = async (namespace = 'default') => ctrTable(expectOk(await ctr(['snapshots', 'ls'], namespace)).stdout);
   const contentDigests = async (namespace = 'default') =>
-    ok(await ctr(['content', 'ls', '--quiet'], namespace)).stdout.split('\n').filter((l) => l !== '');
+    expectOk(await ctr(['content', 'ls', '--quiet'], namespace)).stdout.split('\n').filter((l) => l !== '');
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'berth-images-it-'));
@@ -244,21 +220,21 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
   });
 
   it('ctr images pull --plain-http fetches and unpacks the chain; ls, check and snapshots ls show it', async () => {
-    const pulled = ok(await ctr(['images', 'pull', '--plain-http', ref]));
+    const pulled = expectOk(await ctr(['images', 'pull', '--plain-http', ref]));
     expect(pulled.stdout).toContain(`unpacking linux/${GOARCH} ${busyboxIndex.digest}...\ndone: `);
 
     const [row, ...others] = await images();
     expect(others).toEqual([]);
     expect(row).toMatchObject({ REF: ref, TYPE: MEDIA_TYPE_OCI_INDEX, DIGEST: busyboxIndex.digest, PLATFORMS: `linux/${GOARCH}` });
 
-    const check = table(ok(await ctr(['images', 'check'])).stdout);
+    const check = ctrTable(expectOk(await ctr(['images', 'check'])).stdout);
     expect(check).toEqual([
       expect.objectContaining({ REF: ref, DIGEST: busyboxIndex.digest, STATUS: 'complete (3/3)', UNPACKED: 'true' }),
     ]);
 
     // A collection now keeps all of it: the image is the root, its gc.ref labels reach the blobs and the snapshots.
-    ok(await ctr(['leases', 'create', '--id', 'gc-trigger']));
-    ok(await ctr(['leases', 'rm', '--sync', 'gc-trigger']));
+    expectOk(await ctr(['leases', 'create', '--id', 'gc-trigger']));
+    expectOk(await ctr(['leases', 'rm', '--sync', 'gc-trigger']));
 
     // The chain: the bottom layer's snapshot is its diff ID, the top one's parent is it; both committed.
     const chain = (await snapshots()).map((s) => [s.KEY, s.PARENT, s.KIND]).sort();
@@ -271,7 +247,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
     // ctr content ls shortens digests to 8 hex digits.
     const blobs = [busyboxIndex.digest, busybox.manifestDigest, sha256(busybox.config), ...busybox.layers.map((l) => l.digest)];
     expect((await contentDigests()).sort()).toEqual([...blobs].sort());
-    const content = table(ok(await ctr(['content', 'ls'])).stdout);
+    const content = ctrTable(expectOk(await ctr(['content', 'ls'])).stdout);
     const labelsOf = (digest: string) => content.find((r) => r.DIGEST === digest.slice(0, 15))?.LABELS;
     expect(labelsOf(busybox.layers[0]!.digest)).toContain(`containerd.io/uncompressed=${busybox.layers[0]!.diffId}`);
     expect(labelsOf(sha256(busybox.config))).toContain(`containerd.io/gc.ref.snapshot.overlayfs=${busybox.chain[1]}`);
@@ -281,37 +257,29 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
     const target = join(work, 'mnt');
     await mkdir(target);
     mounted.push(target);
-    ok(await ctr(['images', 'mount', ref, target]));
+    expectOk(await ctr(['images', 'mount', ref, target]));
     expect(isMounted(target)).toBe(true);
     expect(await readFile(join(target, 'etc', 'hostname'), 'utf8')).toBe('berth\n');
     expect(await readFile(join(target, 'etc', 'greeting'), 'utf8')).toBe('hi\n');
     await expect(lstat(join(target, 'etc', 'motd'))).rejects.toThrow(/ENOENT/);
     await expect(lstat(join(target, 'etc', '.wh.motd'))).rejects.toThrow(/ENOENT/);
     expect(await readlink(join(target, 'bin', 'sh'))).toBe('busybox');
-    expect(ok(await run(join(target, 'bin', 'busybox'), ['echo', 'from the image'])).stdout).toBe('from the image\n');
-    ok(await ctr(['images', 'unmount', '--rm', target]));
+    expect(expectOk(await run(join(target, 'bin', 'busybox'), ['echo', 'from the image'])).stdout).toBe('from the image\n');
+    expectOk(await ctr(['images', 'unmount', '--rm', target]));
     expect(isMounted(target)).toBe(false);
 
     // Pulling again finds everything there and succeeds.
-    ok(await ctr(['images', 'pull', '--plain-http', ref]));
+    expectOk(await ctr(['images', 'pull', '--plain-http', ref]));
     expect((await images()).map((r) => r.REF)).toEqual([ref]);
   }, 120_000);
 
   it('ctr images tag and label update the image, and ctr events sees /images/* with their payloads', async () => {
-    const events: ChildProcess = spawn(CTR, ['--address', daemon.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const events = await watchCtrEvents(daemon);
     try {
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('/namespaces/create')) {
-        if (Date.now() > deadline) throw new Error(`ctr events saw nothing: ${out}`);
-        await daemon.ctr(['namespaces', 'create', `events-marker-${Date.now()}`]);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const tagged = `${registry.host}/test/busybox:tagged`;
-      ok(await ctr(['images', 'tag', ref, tagged]));
-      ok(await ctr(['images', 'label', tagged, 'team=berth', 'tier=test']));
-      ok(await ctr(['images', 'label', tagged, 'tier=']));
+      expectOk(await ctr(['images', 'tag', ref, tagged]));
+      expectOk(await ctr(['images', 'label', tagged, 'team=berth', 'tier=test']));
+      expectOk(await ctr(['images', 'label', tagged, 'tier=']));
       const rows = await images();
       expect(rows.map((r) => [r.REF, r.DIGEST, r.LABELS]).sort()).toEqual(
         [
@@ -321,8 +289,8 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
       );
       // Tagging a name in use fails unless --force.
       expect((await ctr(['images', 'tag', ref, tagged])).code).not.toBe(0);
-      ok(await ctr(['images', 'tag', '--force', ref, tagged]));
-      ok(await ctr(['images', 'rm', tagged]));
+      expectOk(await ctr(['images', 'tag', '--force', ref, tagged]));
+      expectOk(await ctr(['images', 'rm', tagged]));
       expect((await images()).map((r) => r.REF)).toEqual([ref]);
 
       const expected = [
@@ -335,7 +303,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
         `/images/delete {"name":"${tagged}"}`,
       ];
       const mine = () =>
-        out
+        events.output()
           .split('\n')
           .map((line) => line.split(' '))
           .filter((f) => f[4] === 'default' && f[5]?.startsWith('/images/'))
@@ -344,29 +312,29 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
       while (mine().length < expected.length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       expect(mine()).toEqual(expected);
     } finally {
-      events.kill('SIGTERM');
+      events.stop();
     }
   }, 60_000);
 
   it('ctr images export writes an OCI archive that ctr images import brings back, unpacked', async () => {
     const archive = join(work, 'busybox.tar');
-    ok(await ctr(['images', 'export', archive, ref]));
-    const listing = ok(await run('tar', ['-tf', archive])).stdout.split('\n');
+    expectOk(await ctr(['images', 'export', archive, ref]));
+    const listing = expectOk(await run('tar', ['-tf', archive])).stdout.split('\n');
     expect(listing).toEqual(expect.arrayContaining(['index.json', 'oci-layout', `blobs/sha256/${busybox.layers[0]!.digest.slice(7)}`]));
 
     // Into another namespace: nothing of it is there before.
     const ns = 'imported';
     expect(await contentDigests(ns)).toEqual([]);
-    const imported = ok(await ctr(['images', 'import', archive], ns));
+    const imported = expectOk(await ctr(['images', 'import', archive], ns));
     expect(imported.stdout).toContain(ref);
     expect((await images(ns)).map((r) => [r.REF, r.DIGEST])).toEqual([[ref, busyboxIndex.digest]]);
-    expect(table(ok(await ctr(['images', 'check'], ns)).stdout)).toEqual([
+    expect(ctrTable(expectOk(await ctr(['images', 'check'], ns)).stdout)).toEqual([
       expect.objectContaining({ REF: ref, STATUS: 'complete (3/3)', UNPACKED: 'true' }),
     ]);
     expect((await snapshots(ns)).map((s) => s.KEY).sort()).toEqual([...busybox.chain].sort());
 
     // rm --sync collects what only the image held: content and snapshots of the namespace are empty afterwards.
-    ok(await ctr(['images', 'rm', '--sync', ref], ns));
+    expectOk(await ctr(['images', 'rm', '--sync', ref], ns));
     expect(await images(ns)).toEqual([]);
     expect(await contentDigests(ns)).toEqual([]);
     expect(await snapshots(ns)).toEqual([]);
@@ -375,7 +343,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
   it('ctr images pull --all-platforms fetches and unpacks every platform of an index', async () => {
     const ns = 'multi';
     const multiRef = `${registry.host}/test/multi:latest`;
-    const pulled = ok(await ctr(['images', 'pull', '--plain-http', '--all-platforms', multiRef], ns));
+    const pulled = expectOk(await ctr(['images', 'pull', '--plain-http', '--all-platforms', multiRef], ns));
     expect(pulled.stdout).toContain(`unpacking linux/${GOARCH} ${multi.index.digest}...\n`);
     expect(pulled.stdout).toContain(`unpacking linux/${OTHER_ARCH} ${multi.index.digest}...\n`);
     expect(pulled.stdout).toContain('done: ');
@@ -389,30 +357,30 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
 
     // Without --all-platforms only the host's manifest is fetched.
     const single = 'multi-single';
-    ok(await ctr(['images', 'pull', '--plain-http', multiRef], single));
+    expectOk(await ctr(['images', 'pull', '--plain-http', multiRef], single));
     const some = await contentDigests(single);
     expect(some).toEqual(expect.arrayContaining([multi.index.digest, multi.host.manifestDigest, multi.host.layers[0]!.digest]));
     expect(some).not.toContain(multi.other.layers[0]!.digest);
     expect((await snapshots(single)).map((s) => s.KEY)).toEqual([multi.host.chain[0]]);
 
-    for (const n of [ns, single]) ok(await ctr(['images', 'rm', '--sync', multiRef], n));
+    for (const n of [ns, single]) expectOk(await ctr(['images', 'rm', '--sync', multiRef], n));
     expect(await contentDigests(ns)).toEqual([]);
     expect(await snapshots(single)).toEqual([]);
   }, 120_000);
 
   it('ctr content fetch stores the blobs and the image without unpacking', async () => {
     const ns = 'fetched';
-    ok(await ctr(['content', 'fetch', '--plain-http', ref], ns));
+    expectOk(await ctr(['content', 'fetch', '--plain-http', ref], ns));
     expect((await images(ns)).map((r) => [r.REF, r.DIGEST])).toEqual([[ref, busyboxIndex.digest]]);
     const digests = await contentDigests(ns);
     expect(digests.sort()).toEqual(
       [busyboxIndex.digest, busybox.manifestDigest, sha256(busybox.config), ...busybox.layers.map((l) => l.digest)].sort(),
     );
     expect(await snapshots(ns)).toEqual([]);
-    expect(table(ok(await ctr(['images', 'check'], ns)).stdout)).toEqual([
+    expect(ctrTable(expectOk(await ctr(['images', 'check'], ns)).stdout)).toEqual([
       expect.objectContaining({ REF: ref, STATUS: 'complete (3/3)', UNPACKED: 'false' }),
     ]);
-    ok(await ctr(['images', 'rm', '--sync', ref], ns));
+    expectOk(await ctr(['images', 'rm', '--sync', ref], ns));
     expect(await contentDigests(ns)).toEqual([]);
   }, 120_000);
 
@@ -422,7 +390,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
     const old = await startSchema1Registry('test/old', 'v1', manifest, busybox.layers.map((l) => l.blob));
     try {
       const oldRef = `${old.host}/test/old:v1`;
-      ok(await ctr(['images', 'pull', '--plain-http', oldRef], ns));
+      expectOk(await ctr(['images', 'pull', '--plain-http', oldRef], ns));
       // The image names the converted manifest, not the schema1 document.
       const [row, ...others] = await images(ns);
       expect(others).toEqual([]);
@@ -430,11 +398,11 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
       expect(row!.DIGEST).not.toBe(sha256(manifest));
       // Same layers, so the same diff IDs and the same chain as the OCI image.
       expect((await snapshots(ns)).map((s) => s.KEY).sort()).toEqual([...busybox.chain].sort());
-      expect(table(ok(await ctr(['images', 'check'], ns)).stdout)).toEqual([
+      expect(ctrTable(expectOk(await ctr(['images', 'check'], ns)).stdout)).toEqual([
         expect.objectContaining({ REF: oldRef, STATUS: 'complete (3/3)', UNPACKED: 'true' }),
       ]);
       expect(old.requests).toEqual(expect.arrayContaining([`GET /v2/test/old/blobs/${busybox.layers[0]!.digest}`]));
-      ok(await ctr(['images', 'rm', '--sync', oldRef], ns));
+      expectOk(await ctr(['images', 'rm', '--sync', oldRef], ns));
       expect(await contentDigests(ns)).toEqual([]);
       expect(await snapshots(ns)).toEqual([]);
     } finally {
@@ -444,7 +412,7 @@ describe.skipIf(!hasRoot() || !hasCtr() || !hasRegistry())('images through ctr a
 
   it('ctr images rm --sync of the last name collects the content and the unpacked snapshots', async () => {
     expect((await snapshots()).length).toBe(2);
-    ok(await ctr(['images', 'rm', '--sync', ref]));
+    expectOk(await ctr(['images', 'rm', '--sync', ref]));
     expect(await images()).toEqual([]);
     expect(await contentDigests()).toEqual([]);
     expect(await snapshots()).toEqual([]);

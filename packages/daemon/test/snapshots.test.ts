@@ -3,7 +3,6 @@
 // through it), the /snapshot/* events `ctr events` sees, and snapshots joined to garbage collection through
 // leases and `containerd.io/gc.ref.snapshot.<snapshotter>` labels (ctr's snapshot commands take no lease, so
 // leased snapshots are prepared over raw gRPC with the lease header, as containerd's client sends it).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { join } from 'node:path';
 import { MNT_DETACH, umount2 } from '@berth/sys';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { unaryCall } from './grpc-raw.js';
-import { CTR, hasCtr, hasRoot, QUIET_GC, run, startBerthd, type Berthd, type RunResult } from './harness.js';
+import { hasCtr, hasRoot, QUIET_GC, run, startBerthd, watchCtrEvents, type Berthd, type RunResult } from './harness.js';
 
 const SNAPSHOTS = 'containerd.services.snapshots.v1.Snapshots';
 
@@ -210,17 +209,8 @@ describe.skipIf(!hasRoot() || !hasCtr())('snapshots through ctr', () => {
 
   it('publishes /snapshot/prepare, commit and remove, which ctr events shows (a view publishes nothing)', async () => {
     const namespace = 'it-events';
-    const events: ChildProcess = spawn(CTR, ['--address', daemon.address, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    events.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const events = await watchCtrEvents(daemon);
     try {
-      // ctr events subscribes asynchronously: wait until it sees a marker event.
-      const deadline = Date.now() + 10_000;
-      while (!out.includes('/namespaces/create')) {
-        if (Date.now() > deadline) throw new Error(`ctr events saw nothing: ${out}`);
-        await daemon.ctr(['namespaces', 'create', `events-marker-${Date.now()}`]);
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const sn = (args: string[]) => daemon.ctr(['snapshots', '--snapshotter', 'native', ...args], { namespace });
       ok(await sn(['prepare', 'ek']));
       ok(await sn(['commit', 'ec', 'ek']));
@@ -236,7 +226,7 @@ describe.skipIf(!hasRoot() || !hasCtr())('snapshots through ctr', () => {
         '/snapshot/remove {"key":"ec"}',
       ];
       const mine = () =>
-        out
+        events.output()
           .split('\n')
           .map((line) => line.split(' '))
           .filter((f) => f[4] === namespace)
@@ -245,7 +235,7 @@ describe.skipIf(!hasRoot() || !hasCtr())('snapshots through ctr', () => {
       while (mine().length < expected.length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       expect(mine()).toEqual(expected);
     } finally {
-      events.kill('SIGTERM');
+      events.stop();
     }
   });
 

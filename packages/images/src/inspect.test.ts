@@ -1,8 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { importArchive } from './archive/import.js';
-import { HOST_ARCH, ociFixture, services, workDir, type Services } from './archive/testing-fixtures/archives.js';
+import { HOST_ARCH, ociFixture, useServices, type Services } from './archive/testing-fixtures/archives.js';
 import { chainIds } from './identity.js';
 import { checkImage, formatImageTree, imagePlatforms, imageRootFs, imageSize, imageTree, resolveManifest } from './inspect.js';
 import { defaultMatcher, onlyPlatform } from './platforms.js';
@@ -11,14 +10,9 @@ const ns = { namespace: 'default' };
 let s: Services;
 let work: string;
 
-beforeEach(async () => {
-  s = await services();
-  work = await workDir();
-});
-
-afterEach(async () => {
-  await s.t.close();
-  await rm(work, { recursive: true, force: true });
+useServices((services, dir) => {
+  s = services;
+  work = dir;
 });
 
 describe('image inspection over the content store', () => {

@@ -21,7 +21,6 @@ import { createTestHost, type TestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
-import nativeSnapshotterPlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chainIds } from './identity.js';
@@ -29,6 +28,7 @@ import { MemoryRegistry } from './memory-registry.js';
 import { pull } from './pull.js';
 import { makeLayer, putImage, putIndex, type TestLayer } from './testing-fixtures/images.js';
 import type { ImageServices, PullProgress } from './types.js';
+import { createPullHost } from './testing-fixtures/pull-host.js';
 
 /** A map-backed ImageStore for these tests (the real one is metadata-lmdb's, on the images branch). */
 class MapImageStore implements ImageStore {
@@ -104,15 +104,8 @@ describe.skipIf(!asRoot)('pull into content-local + metadata-lmdb, unpacked by t
   let top: TestLayer;
 
   beforeEach(async () => {
-    t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, nativeSnapshotterPlugin, differWalkingPlugin] });
     imageStore = new MapImageStore();
-    services = {
-      content: t.host.get(contentStoreToken),
-      images: imageStore,
-      leases: t.host.get(leasesToken),
-      snapshotters: t.host.get(snapshottersToken),
-      applier: t.host.get(applierToken),
-    };
+    ({ t, services } = await createPullHost(imageStore));
     registry = new MemoryRegistry();
     base = makeLayer({ 'etc/hostname': 'base\n', 'bin/tool': 'v1\n' });
     top = makeLayer({ 'bin/tool': 'v2\n', 'srv/data.bin': randomBytes(3 << 20) });

@@ -142,22 +142,22 @@ describe('push from the content store to a registry', () => {
     expect(registry.pushes).toEqual([]);
   });
 
+  /** The registry as a resolver whose pushes go through `push` (given the registry's own pusher). */
+  const withPush = (push: (inner: Pusher, ...args: Parameters<Pusher['push']>) => ReturnType<Pusher['push']>): Resolver => ({
+    resolve: (ref) => registry.resolve(ref),
+    fetcher: (ref) => registry.fetcher(ref),
+    pusher: (ref): Pusher => {
+      const inner = registry.pusher(ref);
+      return { exists: (d, o) => inner.exists(d, o), push: (d, c, o) => push(inner, d, c, o) };
+    },
+  });
+
   it('stops at a failed upload: the error names the blob and no manifest is pushed', async () => {
     await loadAll();
-    const failing: Resolver = {
-      resolve: (ref) => registry.resolve(ref),
-      fetcher: (ref) => registry.fetcher(ref),
-      pusher: (ref): Pusher => {
-        const inner = registry.pusher(ref);
-        return {
-          exists: (d, o) => inner.exists(d, o),
-          push: async (d, c, o) => {
-            if (d.digest === arm.layers[1]!.digest) throw new Error('connection reset by peer');
-            return inner.push(d, c, o);
-          },
-        };
-      },
-    };
+    const failing = withPush(async (inner, d, c, o) => {
+      if (d.digest === arm.layers[1]!.digest) throw new Error('connection reset by peer');
+      return inner.push(d, c, o);
+    });
     const err = await failureOf(push({ content, images }, ctx, { ref: 'registry.test/test/copy:v1', image: 'local/busybox:latest', resolver: failing, concurrency: 1 }));
     expect(err.message).toContain(arm.layers[1]!.digest);
     expect(err.message).toContain('connection reset by peer');
@@ -188,20 +188,10 @@ describe('push from the content store to a registry', () => {
   it('stops when its signal aborts: nothing more is sent and the index is not tagged', async () => {
     await loadAll();
     const abort = new AbortController();
-    const slow: Resolver = {
-      resolve: (ref) => registry.resolve(ref),
-      fetcher: (ref) => registry.fetcher(ref),
-      pusher: (ref): Pusher => {
-        const inner = registry.pusher(ref);
-        return {
-          exists: (d, o) => inner.exists(d, o),
-          push: async (d, c, o) => {
-            abort.abort(new Error('interrupted by the user'));
-            return inner.push(d, c, o);
-          },
-        };
-      },
-    };
+    const slow = withPush(async (inner, d, c, o) => {
+      abort.abort(new Error('interrupted by the user'));
+      return inner.push(d, c, o);
+    });
     const err = await failureOf(push({ content, images }, ctx, { ref: 'registry.test/test/copy:v1', image: 'local/busybox:latest', resolver: slow, concurrency: 1, signal: abort.signal }));
     expect(err.message).toContain('interrupted by the user');
     expect(registry.pushes.length).toBeLessThan(everything().length);

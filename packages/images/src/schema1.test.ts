@@ -1,10 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import { applierToken, contentStoreToken, imagesToken, leasesToken, snapshottersToken, type OpContext } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
-import contentLocalPlugin from '@berth/plugin-content-local';
-import differWalkingPlugin from '@berth/plugin-differ-walking';
-import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
-import nativeSnapshotterPlugin from '@berth/plugin-snapshotter-native';
+import type { OpContext } from '@berth/core';
+import type { TestHost } from '@berth/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { chainIds } from './identity.js';
@@ -13,6 +9,7 @@ import { MediaType } from './media-types.js';
 import { pull } from './pull.js';
 import { makeLayer } from './testing-fixtures/images.js';
 import type { ImageServices } from './types.js';
+import { createPullHost } from './testing-fixtures/pull-host.js';
 
 const ctx: OpContext = { namespace: 'schema1' };
 
@@ -20,14 +17,7 @@ describe.skipIf(process.getuid?.() !== 0)('Docker schema 1 pulls, converted as c
   let t: TestHost;
   let services: ImageServices;
   beforeEach(async () => {
-    t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, nativeSnapshotterPlugin, differWalkingPlugin] });
-    services = {
-      content: t.host.get(contentStoreToken),
-      images: t.host.get(imagesToken),
-      leases: t.host.get(leasesToken),
-      snapshotters: t.host.get(snapshottersToken),
-      applier: t.host.get(applierToken),
-    };
+    ({ t, services } = await createPullHost());
   });
   afterEach(async () => {
     await t.close();

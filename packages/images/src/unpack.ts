@@ -5,9 +5,12 @@
 // still download, instead of after the whole image has been fetched.
 import {
   DataLossError,
+  GC_REF_SNAPSHOT,
   InvalidArgumentError,
   isAlreadyExists,
   isNotFound,
+  SNAPSHOT_REF_LABEL,
+  UNCOMPRESSED_LABEL,
   type Applier,
   type ContentStore,
   type Descriptor,
@@ -18,9 +21,6 @@ import { chainIds } from './identity.js';
 import type { ImageConfig } from './manifests.js';
 import type { LayerState } from './types.js';
 
-export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
-export const SNAPSHOT_REF_LABEL = 'containerd.io/snapshot.ref';
-export const GC_REF_SNAPSHOT = 'containerd.io/gc.ref.snapshot.';
 /** Annotations of a layer with this prefix become labels of its snapshot (containerd's FilterInheritedLabels). */
 const INHERITED_LABEL_PREFIX = 'containerd.io/snapshot/';
 

@@ -5,12 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applierToken, contentStoreToken, imagesToken, leasesToken, snapshottersToken, type OpContext } from '@berth/core';
-import { createTestHost, type TestHost } from '@berth/core/testing';
-import contentLocalPlugin from '@berth/plugin-content-local';
-import differWalkingPlugin from '@berth/plugin-differ-walking';
-import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
-import nativeSnapshotterPlugin from '@berth/plugin-snapshotter-native';
+import type { OpContext } from '@berth/core';
+import type { TestHost } from '@berth/core/testing';
 import { createResolver, type HttpResolver } from '@berth/registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, compareTrees, formatDifferences, hasUmoci, signSchema1, umociUnpack, type BuiltImage } from '../../../tools/images/index.mjs';
@@ -19,6 +15,7 @@ import { hasRegistry, pushLayout, pushSchema1, startRegistry, type Registry } fr
 import { chainIds } from '../src/identity.js';
 import { pull } from '../src/pull.js';
 import type { ImageServices } from '../src/types.js';
+import { createPullHost } from '../src/testing-fixtures/pull-host.js';
 
 const ctx: OpContext = { namespace: 'default' };
 
@@ -46,14 +43,7 @@ describe.skipIf(!hasRegistry() || !hasRoot())('pull from docker-registry on loop
       others[name] = (await pushLayout(registry, built.dir, `test/${name}:latest`)).reference;
     }
     resolver = createResolver({ credentials: async () => undefined });
-    t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, nativeSnapshotterPlugin, differWalkingPlugin] });
-    services = {
-      content: t.host.get(contentStoreToken),
-      images: t.host.get(imagesToken),
-      leases: t.host.get(leasesToken),
-      snapshotters: t.host.get(snapshottersToken),
-      applier: t.host.get(applierToken),
-    };
+    ({ t, services } = await createPullHost());
   }, 120_000);
   afterAll(async () => {
     resolver?.close();

@@ -4,31 +4,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
 import { errdefOf, isNotImplemented } from '@berth/core';
 
 const isUnauthenticated = (err: unknown) => errdefOf(err) === 'unauthenticated';
 import { dockerConfigCredentials, parseChallenges, staticCredentials } from './auth.js';
-import { createResolver, type HttpResolverOptions } from './resolver.js';
-import { collectBytes, startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from './testing/fake-registry.js';
+import { collectBytes, type FakeRegistry } from './testing/fake-registry.js';
+import { registryTestScope } from './testing/scope.js';
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function registry(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const r = await startFakeRegistry(options);
-  cleanups.push(() => r.close());
-  return r;
-}
-function resolver(options: HttpResolverOptions) {
-  const r = createResolver({ retryDelayMs: 10, ...options });
-  cleanups.push(() => r.close());
-  return r;
-}
+const { defer, registry, resolver } = registryTestScope({ retryDelayMs: 10 });
 
 interface Server {
   readonly url: string;
@@ -45,7 +31,7 @@ async function server(handler: (req: IncomingMessage, res: ServerResponse, body:
     });
   });
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); }));
+  defer(() => new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); }));
   return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, requests };
 }
 
@@ -99,7 +85,7 @@ describe('parseChallenges', () => {
 describe('docker config credentials', () => {
   it('reads auths.<host>.auth (base64) and username/password, by host with or without a scheme; helpers are refused clearly', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-dockercfg-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    defer(() => rm(dir, { recursive: true, force: true }));
     const file = join(dir, 'config.json');
     await writeFile(
       file,

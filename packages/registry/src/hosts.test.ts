@@ -5,31 +5,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
 import { configureHosts, hostDirCandidates, isLocalhost } from './hosts.js';
-import { createResolver, type HttpResolverOptions } from './resolver.js';
-import { collectBytes, startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from './testing/fake-registry.js';
+import { collectBytes } from './testing/fake-registry.js';
+import { registryTestScope } from './testing/scope.js';
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-async function registry(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const r = await startFakeRegistry(options);
-  cleanups.push(() => r.close());
-  return r;
-}
-function resolver(options: HttpResolverOptions = {}) {
-  const r = createResolver({ credentials: async () => undefined, retryDelayMs: 10, retries: 1, ...options });
-  cleanups.push(() => r.close());
-  return r;
-}
+const { defer, registry, resolver } = registryTestScope({ credentials: async () => undefined, retryDelayMs: 10, retries: 1 });
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-hosts-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  defer(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
 async function hostsToml(root: string, host: string, text: string): Promise<string> {

@@ -4,28 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
-import { createResolver, type HttpResolverOptions } from './resolver.js';
 import { verifyingStream } from './verify.js';
-import { digestOf, startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from './testing/fake-registry.js';
+import { digestOf } from './testing/fake-registry.js';
+import { registryTestScope } from './testing/scope.js';
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-async function registry(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const r = await startFakeRegistry(options);
-  cleanups.push(() => r.close());
-  return r;
-}
-function resolver(options: HttpResolverOptions = {}) {
-  const r = createResolver({ credentials: async () => undefined, retryDelayMs: 10, ...options });
-  cleanups.push(() => r.close());
-  return r;
-}
+const { registry, resolver } = registryTestScope({ credentials: async () => undefined, retryDelayMs: 10 });
 const once = (data: Buffer) => () => (async function* () { yield data; })();
 
 describe('push', () => {

@@ -1,26 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
 import { isNotFound } from '@berth/core';
-import { createResolver, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, type HttpResolver } from './resolver.js';
-import { collectBytes, digestOf, startFakeRegistry, type FakeRegistry } from './testing/fake-registry.js';
+import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from './resolver.js';
+import { collectBytes, digestOf } from './testing/fake-registry.js';
+import { registryTestScope } from './testing/scope.js';
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function registry(options: Parameters<typeof startFakeRegistry>[0] = {}): Promise<FakeRegistry> {
-  const r = await startFakeRegistry(options);
-  cleanups.push(() => r.close());
-  return r;
-}
-function resolver(options: Parameters<typeof createResolver>[0] = {}): HttpResolver {
-  const r = createResolver({ credentials: async () => undefined, retryDelayMs: 10, ...options });
-  cleanups.push(() => r.close());
-  return r;
-}
+const { registry, resolver } = registryTestScope({ credentials: async () => undefined, retryDelayMs: 10 });
 
 describe('resolve', () => {
   it('resolves a tag with HEAD (digest and size from the headers), over plain http for a loopback host', async () => {

@@ -438,14 +438,25 @@ class RegistryPusher implements Pusher {
     const signal = options.signal;
     const what = `blob ${desc.digest} to ${this.ref.host}/${this.ref.repository}`;
     const scopes = [pushScope(this.ref.repository)];
-    const post = (query: string, extraScopes: readonly string[] = []): RegistryRequest => ({
-      method: 'POST',
-      path: `${this.base(ep)}/blobs/uploads/${query}`,
+    /** A request of this upload: its scopes, no redirects, the caller's signal. */
+    const request = (method: string, path: string, rest: Partial<RegistryRequest> = {}, extraScopes: readonly string[] = []): RegistryRequest => ({
+      method,
+      path,
       scopes: [...scopes, ...extraScopes],
       what,
       redirects: false,
       ...(signal ? { signal } : {}),
+      ...rest,
     });
+    /** Sends a request whose answer must be one of `ok` (else the registry's failure), its body discarded. */
+    const send = async (req: RegistryRequest, ok: readonly number[]): Promise<HttpResponse> => {
+      const res = await this.client.request(ep, req);
+      if (!ok.includes(res.status)) throw await this.client.failure(ep, req, res);
+      discard(res);
+      return res;
+    };
+    const post = (query: string, extraScopes: readonly string[] = []): RegistryRequest =>
+      request('POST', `${this.base(ep)}/blobs/uploads/${query}`, {}, extraScopes);
     let location: string | undefined;
     for (const from of options.mountFrom ?? []) {
       if (from === this.ref.repository) continue;
@@ -477,11 +488,8 @@ class RegistryPusher implements Pusher {
     if (location === undefined) throw new UnavailableError(`${what}: the registry opened an upload without a Location`);
     const monolithic = this.options.monolithicLimit ?? 16 << 20;
     if (desc.size <= monolithic) {
-      const url = uploadUrl(ep, location, { digest: desc.digest });
       let sent = 0;
-      const req: RegistryRequest = {
-        method: 'PUT',
-        path: url.href,
+      const req = request('PUT', uploadUrl(ep, location, { digest: desc.digest }).href, {
         headers: { 'content-type': 'application/octet-stream' },
         body: () =>
           (async function* () {
@@ -492,53 +500,31 @@ class RegistryPusher implements Pusher {
             }
           })(),
         contentLength: desc.size,
-        scopes,
-        what,
-        redirects: false,
-        ...(signal ? { signal } : {}),
-      };
-      const res = await this.client.request(ep, req);
-      if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await this.client.failure(ep, req, res);
-      discard(res);
+      });
+      await send(req, UPLOAD_DONE);
       return 'uploaded';
     }
     // chunked: PATCH each chunk with its Content-Range, following the Location each answer gives, then PUT
     const chunkSize = this.options.chunkSize ?? 16 << 20;
     let sent = 0;
     for await (const chunk of rechunk(content(), chunkSize)) {
-      const url = uploadUrl(ep, location, {});
-      const req: RegistryRequest = {
-        method: 'PATCH',
-        path: url.href,
+      const req = request('PATCH', uploadUrl(ep, location, {}).href, {
         headers: { 'content-type': 'application/octet-stream', 'content-range': `${sent}-${sent + chunk.length - 1}` },
         body: chunk,
-        scopes,
-        what,
-        redirects: false,
-        ...(signal ? { signal } : {}),
-      };
-      const res = await this.client.request(ep, req);
-      if (res.status !== 202 && res.status !== 204) throw await this.client.failure(ep, req, res);
-      discard(res);
+      });
+      const res = await send(req, [202, 204]);
       location = header(res, 'location') ?? location;
       sent += chunk.length;
       options.onProgress?.(sent);
     }
     if (sent !== desc.size) throw new InvalidArgumentError(`${what}: content has ${sent} bytes, the descriptor says ${desc.size}`);
-    const req: RegistryRequest = {
-      method: 'PUT',
-      path: uploadUrl(ep, location, { digest: desc.digest }).href,
-      scopes,
-      what,
-      redirects: false,
-      ...(signal ? { signal } : {}),
-    };
-    const res = await this.client.request(ep, req);
-    if (res.status !== 201 && res.status !== 204 && res.status !== 200) throw await this.client.failure(ep, req, res);
-    discard(res);
+    await send(request('PUT', uploadUrl(ep, location, { digest: desc.digest }).href), UPLOAD_DONE);
     return 'uploaded';
   }
 }
+
+/** The answers that complete an upload's final PUT. */
+const UPLOAD_DONE: readonly number[] = [201, 204, 200];
 
 /** An upload Location (relative or absolute) with query parameters added. */
 function uploadUrl(ep: Endpoint, location: string, params: Record<string, string>): URL {

@@ -2,29 +2,17 @@
 // a registry that stops sending mid-blob (resumed with Range, then DeadlineExceeded naming the blob).
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
 import { retryAfterMs } from './client.js';
-import { createResolver, type HttpResolverOptions } from './resolver.js';
-import { collectBytes, startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from './testing/fake-registry.js';
+import { collectBytes } from './testing/fake-registry.js';
+import { registryTestScope } from './testing/scope.js';
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
-const cleanups: (() => unknown)[] = [];
 const stalled: ServerResponse[] = [];
-afterEach(async () => {
+const { registry, resolver } = registryTestScope({ credentials: async () => undefined, retryDelayMs: 20 }, () => {
   for (const res of stalled.splice(0)) res.destroy();
-  for (const c of cleanups.splice(0).reverse()) await c();
 });
-async function registry(options: FakeRegistryOptions = {}): Promise<FakeRegistry> {
-  const r = await startFakeRegistry(options);
-  cleanups.push(() => r.close());
-  return r;
-}
-function resolver(options: HttpResolverOptions = {}) {
-  const r = createResolver({ credentials: async () => undefined, retryDelayMs: 20, ...options });
-  cleanups.push(() => r.close());
-  return r;
-}
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 describe('retries', () => {

@@ -5,23 +5,18 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expectFailure } from '@berth/core/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportArchive } from './export.js';
 import { importArchive } from './import.js';
-import { dockerFixture, HOST_ARCH, ociFixture, run, services, sha, workDir, type Services } from './testing-fixtures/archives.js';
+import { dockerFixture, HOST_ARCH, ociFixture, run, services, sha, useServices, type Services } from './testing-fixtures/archives.js';
 
 const ns = { namespace: 'default' };
 let s: Services;
 let work: string;
 
-beforeEach(async () => {
-  s = await services();
-  work = await workDir();
-});
-
-afterEach(async () => {
-  await s.t.close();
-  await rm(work, { recursive: true, force: true });
+useServices((services, dir) => {
+  s = services;
+  work = dir;
 });
 
 async function exportTo(sv: Services, file: string, names: string[], options?: Parameters<typeof exportArchive>[3]): Promise<string> {

@@ -1,25 +1,20 @@
 import { createReadStream } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readBlob } from '@berth/core';
 import { expectFailure } from '@berth/core/testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { importArchive } from './import.js';
 import { readDocument } from './documents.js';
-import { dockerFixture, HOST_ARCH, ociFixture, run, services, sha, workDir, type Services } from './testing-fixtures/archives.js';
+import { dockerFixture, HOST_ARCH, ociFixture, run, sha, useServices, type Services } from './testing-fixtures/archives.js';
 
 const ns = { namespace: 'default' };
 let s: Services;
 let work: string;
 
-beforeEach(async () => {
-  s = await services();
-  work = await workDir();
-});
-
-afterEach(async () => {
-  await s.t.close();
-  await rm(work, { recursive: true, force: true });
+useServices((services, dir) => {
+  s = services;
+  work = dir;
 });
 
 async function readAll(sv: Services, digest: string): Promise<Buffer> {

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   isAlreadyExists,
   isFailedPrecondition,
@@ -13,7 +13,7 @@ import {
   UnavailableError,
 } from '@berth/core';
 import { keys, type IngestRecord } from './schema.js';
-import { createHarness, ctxOf, putBlob, sha256, type Harness, type RawStore } from './testing-fixtures/harness.js';
+import { createHarness, useHarness, ctxOf, putBlob, sha256, type Harness, type RawStore } from './testing-fixtures/harness.js';
 
 async function listAll(store: ContentStore, ctx: OpContext, filters?: string[]): Promise<ContentInfo[]> {
   const out: ContentInfo[] = [];
@@ -35,12 +35,7 @@ describe('namespaced content', () => {
   const a = ctxOf('ns-a');
   const b = ctxOf('ns-b');
 
-  beforeEach(async () => {
-    h = await createHarness();
-  });
-  afterEach(async () => {
-    await h.cleanup();
-  });
+  useHarness((created) => (h = created));
 
   it('makes a blob visible only in the namespace that committed it', async () => {
     const digest = await putBlob(h.store.content, a, 'only in a', { labels: { owner: 'a' } });

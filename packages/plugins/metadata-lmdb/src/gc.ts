@@ -1,4 +1,14 @@
-import { LEASE_EXPIRE_LABEL, LEASE_FLAT_LABEL, isNotFound, type GCStats, type Labels, type RawContentStore } from '@berth/core';
+import {
+  GC_REF_CONTENT,
+  GC_REF_SNAPSHOT,
+  GC_ROOT_LABEL,
+  LEASE_EXPIRE_LABEL,
+  LEASE_FLAT_LABEL,
+  isNotFound,
+  type GCStats,
+  type Labels,
+  type RawContentStore,
+} from '@berth/core';
 import type { Database, Records } from './database.js';
 import type { BackendSweeper } from './snapshots.js';
 import {
@@ -12,9 +22,6 @@ import {
   type SnapshotRecord,
 } from './schema.js';
 
-export const GC_ROOT_LABEL = 'containerd.io/gc.root';
-export const GC_REF_CONTENT = 'containerd.io/gc.ref.content';
-export const GC_REF_SNAPSHOT = 'containerd.io/gc.ref.snapshot.';
 
 type NodeKind = 'content' | 'snapshot' | 'ingest' | 'lease';
 

@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isAlreadyExists, isInvalidArgument, isNotFound, type Descriptor } from '@berth/core';
-import { createHarness, ctxOf, putBlob, sha256, type Harness } from './testing-fixtures/harness.js';
+import { useHarness, ctxOf, putBlob, sha256, type Harness } from './testing-fixtures/harness.js';
 import { keys, type ImageRecord } from './schema.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -11,12 +11,7 @@ describe('images', () => {
   let h: Harness;
   const ctx = ctxOf('default');
 
-  beforeEach(async () => {
-    h = await createHarness();
-  });
-  afterEach(async () => {
-    await h.cleanup();
-  });
+  useHarness((created) => (h = created));
 
   it('creates, gets, lists and deletes images per namespace, writing the record GC reads', async () => {
     const before = Date.now();

@@ -1,17 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isAlreadyExists, isInvalidArgument, isNotFound, isNotImplemented } from '@berth/core';
-import { createHarness, ctxOf, putBlob, sha256, type Harness } from './testing-fixtures/harness.js';
+import { useHarness, ctxOf, putBlob, sha256, type Harness } from './testing-fixtures/harness.js';
 
 describe('leases', () => {
   let h: Harness;
   const ctx = ctxOf('default');
 
-  beforeEach(async () => {
-    h = await createHarness();
-  });
-  afterEach(async () => {
-    await h.cleanup();
-  });
+  useHarness((created) => (h = created));
 
   it('creates, lists and deletes leases per namespace', async () => {
     const before = Date.now();

@@ -1,16 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isAlreadyExists, isFailedPrecondition, isInvalidArgument, isNotFound } from '@berth/core';
-import { createHarness, ctxOf, putBlob, type Harness } from './testing-fixtures/harness.js';
+import { useHarness, ctxOf, putBlob, type Harness } from './testing-fixtures/harness.js';
 import { keys } from './schema.js';
 
 describe('namespaces', () => {
   let h: Harness;
-  beforeEach(async () => {
-    h = await createHarness();
-  });
-  afterEach(async () => {
-    await h.cleanup();
-  });
+  useHarness((created) => (h = created));
 
   it('creates, reads, lists and deletes a namespace', async () => {
     const ns = h.store.namespaces;

@@ -10,6 +10,7 @@ import {
   isNotImplemented,
   NotFoundError,
   parseFilters,
+  SNAPSHOT_REF_LABEL,
   TimeSlice,
   UnavailableError,
   UnknownError,
@@ -35,8 +36,6 @@ import { validateKeyPart, validateLabels } from './validate.js';
 
 /** Labels with this prefix (and the snapshot.ref label) are passed down to the backend, as containerd does. */
 export const INHERITED_LABELS_PREFIX = 'containerd.io/snapshot/';
-/** The label a client sets to ask for a snapshot the backend may already have (remote snapshotters). */
-export const SNAPSHOT_REF_LABEL = 'containerd.io/snapshot.ref';
 
 /** The labels the backend gets (containerd's snapshots.FilterInheritedLabels). */
 export function inheritedLabels(labels: Labels): Labels {

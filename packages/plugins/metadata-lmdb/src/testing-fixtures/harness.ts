@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { nullLogger, type ContentStore, type OpContext, type RawContentStore } from '@berth/core';
 import { createMemoryContentStore } from '@berth/core/testing';
 import { LocalContentStore } from '@berth/plugin-content-local';
@@ -59,6 +60,19 @@ export async function createHarness(
     },
   };
   return harness;
+}
+
+/** Gives each test of the enclosing describe a fresh default harness (`use`), cleaned up after it, also when it fails. */
+export function useHarness(use: (harness: Harness) => void): void {
+  let current: Harness | undefined;
+  beforeEach(async () => {
+    current = await createHarness();
+    use(current);
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+    current = undefined;
+  });
 }
 
 /** Writes and commits a blob through a content store, returning its digest. */
