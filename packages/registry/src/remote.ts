@@ -1,6 +1,7 @@
 // Registry references and the content-store conventions of a pull: ingest ref keys (containerd's MakeRefKey) and
 // the `containerd.io/distribution.source.<host>` label.
 import { InvalidArgumentError, validateDigest } from '@berth/core';
+import { MediaType } from './media-types.js';
 
 export interface RemoteRef {
   /** `host[:port]` as written: the part before the first `/`. */
@@ -66,20 +67,15 @@ export function parseRemoteRef(text: string): RemoteRef {
   };
 }
 
-const LAYER_DOCKER = new Set([
-  'application/vnd.docker.image.rootfs.diff.tar',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+const LAYER_DOCKER = new Set<string>([
+  MediaType.DockerLayer,
+  MediaType.DockerLayerGzip,
+  MediaType.DockerForeignLayer,
+  MediaType.DockerForeignLayerGzip,
 ]);
-const CONFIGS = new Set([
-  'application/vnd.oci.image.config.v1+json',
-  'application/vnd.docker.container.image.v1+json',
-  'application/vnd.containerd.container.criu.checkpoint.criu.tar',
-  'application/vnd.containerd.container.checkpoint.config.v1+proto',
-]);
-const MANIFESTS = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
-const INDEXES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig, MediaType.ContainerdCheckpoint, MediaType.ContainerdCheckpointConfig]);
+const MANIFESTS = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
+const INDEXES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 
 /** Prefix of the ingest ref when no media type is given. */
 export const FETCH_BLOB_REF_PREFIX = 'fetch-blob';

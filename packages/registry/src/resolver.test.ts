@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { failureOf } from '@berth/core/testing';
 import { isNotFound } from '@berth/core';
-import { MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from './resolver.js';
+import { MediaType } from './media-types.js';
 import { collectBytes, digestOf } from './testing/fake-registry.js';
 import { registryTestScope } from './testing/scope.js';
 
@@ -12,13 +12,13 @@ const { registry, resolver } = registryTestScope({ credentials: async () => unde
 describe('resolve', () => {
   it('resolves a tag with HEAD (digest and size from the headers), over plain http for a loopback host', async () => {
     const reg = await registry();
-    const manifest = { schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, layers: [] };
-    const digest = reg.addManifest('test/app', 'v1', MEDIA_TYPE_OCI_MANIFEST, manifest);
+    const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, layers: [] };
+    const digest = reg.addManifest('test/app', 'v1', MediaType.OciManifest, manifest);
     const got = await resolver().resolve(`${reg.host}/test/app:v1`);
-    expect(got).toEqual({ name: `${reg.host}/test/app:v1`, descriptor: { mediaType: MEDIA_TYPE_OCI_MANIFEST, digest, size: JSON.stringify(manifest).length } });
+    expect(got).toEqual({ name: `${reg.host}/test/app:v1`, descriptor: { mediaType: MediaType.OciManifest, digest, size: JSON.stringify(manifest).length } });
     expect(reg.requests.map((r) => `${r.method} ${r.url}`)).toEqual([`HEAD /v2/test/app/manifests/v1`]);
     const accept = String(reg.requests[0]!.headers.accept);
-    for (const type of [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, 'application/vnd.docker.distribution.manifest.list.v2+json']) {
+    for (const type of [MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json']) {
       expect(accept).toContain(type);
     }
   });
@@ -26,9 +26,9 @@ describe('resolve', () => {
   it('GETs and digests the manifest when HEAD gives no Docker-Content-Digest; a reference without a tag means latest', async () => {
     const reg = await registry({ noDigestHeader: true });
     const body = Buffer.from('{"schemaVersion":2,"manifests":[]}');
-    reg.addManifest('test/app', 'latest', `${MEDIA_TYPE_OCI_INDEX}; charset=utf-8`, body);
+    reg.addManifest('test/app', 'latest', `${MediaType.OciIndex}; charset=utf-8`, body);
     const got = await resolver().resolve(`${reg.host}/test/app`);
-    expect(got).toEqual({ name: `${reg.host}/test/app:latest`, descriptor: { mediaType: MEDIA_TYPE_OCI_INDEX, digest: digestOf(body), size: body.length } });
+    expect(got).toEqual({ name: `${reg.host}/test/app:latest`, descriptor: { mediaType: MediaType.OciIndex, digest: digestOf(body), size: body.length } });
     expect(reg.requests.map((r) => r.method)).toEqual(['HEAD', 'GET']);
   });
 
@@ -78,11 +78,11 @@ describe('fetch', () => {
   it('fetches a manifest by descriptor from /manifests with its media type first in Accept', async () => {
     const reg = await registry();
     const body = Buffer.from('{"schemaVersion":2,"config":{}}');
-    const digest = reg.addManifest('test/app', undefined, MEDIA_TYPE_DOCKER_MANIFEST, body);
-    const got = await resolver().fetcher(`${reg.host}/test/app`).fetch({ mediaType: MEDIA_TYPE_DOCKER_MANIFEST, digest, size: body.length });
+    const digest = reg.addManifest('test/app', undefined, MediaType.DockerManifest, body);
+    const got = await resolver().fetcher(`${reg.host}/test/app`).fetch({ mediaType: MediaType.DockerManifest, digest, size: body.length });
     expect((await collectBytes(got.chunks)).equals(body)).toBe(true);
     expect(reg.requests[0]).toMatchObject({ method: 'GET', url: `/v2/test/app/manifests/${digest}` });
-    expect(String(reg.requests[0]!.headers.accept).startsWith(MEDIA_TYPE_DOCKER_MANIFEST)).toBe(true);
+    expect(String(reg.requests[0]!.headers.accept).startsWith(MediaType.DockerManifest)).toBe(true);
   });
 
   it('a missing blob is a NotFoundError naming the digest and repository', async () => {

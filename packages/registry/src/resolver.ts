@@ -6,26 +6,20 @@ import { DataLossError, DeadlineExceededError, InvalidArgumentError, isDeadlineE
 import { BlobNotFoundError, type BlobBody } from './blob.js';
 import { describeConnectionError, isRetryableError, RegistryClient, sleep, type ClientTuning, type Endpoint, type RegistryRequest } from './client.js';
 import { discard, header, IdleTimeoutError, readBody, type HttpResponse } from './http.js';
+import { MediaType } from './media-types.js';
 import { parseRemoteRef, type RemoteRef } from './remote.js';
 import type { FetchOptions, Fetcher, PushOptions, PushOutcome, Pusher, Resolved, Resolver, ResolverOptions } from './remotes.js';
 
-export const MEDIA_TYPE_DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-export const MEDIA_TYPE_DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-export const MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
-export const MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST_UNSIGNED = 'application/vnd.docker.distribution.manifest.v1+json';
-export const MEDIA_TYPE_OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const MEDIA_TYPE_OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-
 /** Every manifest and index type a resolve accepts (sent in Accept, then any type, as containerd does). */
 export const MANIFEST_MEDIA_TYPES: readonly string[] = [
-  MEDIA_TYPE_DOCKER_MANIFEST,
-  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
-  MEDIA_TYPE_OCI_MANIFEST,
-  MEDIA_TYPE_OCI_INDEX,
-  MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST,
+  MediaType.DockerManifest,
+  MediaType.DockerManifestList,
+  MediaType.OciManifest,
+  MediaType.OciIndex,
+  MediaType.DockerSchema1Signed,
 ];
 const RESOLVE_ACCEPT = [...MANIFEST_MEDIA_TYPES, '*/*'].join(', ');
-const MANIFESTS = new Set([...MANIFEST_MEDIA_TYPES, MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST_UNSIGNED]);
+const MANIFESTS = new Set([...MANIFEST_MEDIA_TYPES, MediaType.DockerSchema1]);
 
 /** containerd's MaxManifestSize: a resolve refuses anything larger. */
 export const MAX_MANIFEST_SIZE = 4 << 20;
@@ -76,7 +70,7 @@ function withNamespace(ep: Endpoint, registry: string, path: string): string {
 function mediaTypeOf(res: HttpResponse): string {
   const type = (header(res, 'content-type') ?? '').split(';')[0]!.trim();
   // registries that send schema1 manifests as text/plain (containerd's workaround)
-  return type === 'text/plain' ? MEDIA_TYPE_DOCKER_SCHEMA1_MANIFEST : type;
+  return type === 'text/plain' ? MediaType.DockerSchema1Signed : type;
 }
 
 function lengthOf(res: HttpResponse): number | undefined {
