@@ -12,6 +12,8 @@ export * from './kinds/diff.js';
 export * from './kinds/namespaces.js';
 export * from './kinds/leases.js';
 export * from './kinds/images.js';
+export * from './kinds/containers.js';
+export * from './kinds/tasks.js';
 export * from './kinds/gc.js';
 export * from './kinds/events.js';
 export * from './kinds/streaming.js';

@@ -6,11 +6,13 @@ import type { Applier, Comparer, Differ } from './diff.js';
 import type { RawSnapshotter, SnapshotterSet } from './snapshots.js';
 import type { EventExchange, EventForwarder, EventPublisher, EventSubscriber } from './events.js';
 import type { GarbageCollectable, GarbageCollector } from './gc.js';
+import type { ContainerExtensionPolicy, ContainerStore, ExtensionSchemaRegistry } from './containers.js';
 import type { ImageStore } from './images.js';
 import type { LeaseManager } from './leases.js';
 import type { NamespaceStore } from './namespaces.js';
 import type { RpcServices } from './rpc.js';
 import type { StreamManager } from './streaming.js';
+import type { PlatformRuntime } from './tasks.js';
 
 /** Every blob on disk, not namespaced: io.containerd.content.v1 provides it; the metadata plugin builds on it. */
 export const rawContentStoreToken = createToken<RawContentStore>('content.raw');
@@ -31,6 +33,12 @@ export const namespacesToken = createToken<NamespaceStore>('metadata.namespaces'
 export const leasesToken = createToken<LeaseManager>('metadata.leases');
 /** Images by name, per namespace (metadata plugin). */
 export const imagesToken = createToken<ImageStore>('metadata.images');
+/** Containers by id, per namespace, with their extensions (metadata plugin). */
+export const containersToken = createToken<ContainerStore>('metadata.containers');
+/** Extension policies (validation, index terms) the containers store applies: io.berth.extensions.v1 plugins contribute. */
+export const containerExtensionsPoint = createContributionPoint<ContainerExtensionPolicy>('containers.extensions');
+/** JSON Schemas of container extensions, by type URL (the json extensions plugin). */
+export const extensionSchemasToken = createToken<ExtensionSchemaRegistry>('extensions.schemas');
 /** What garbage collection marks and sweeps (metadata plugin). */
 export const collectableToken = createToken<GarbageCollectable>('gc.collectable');
 /** The garbage-collection scheduler: io.containerd.gc.v1. */
@@ -56,6 +64,9 @@ export const differToken = createToken<Differ>('diff.differ', { roles: [applierT
 
 /** The streams clients opened with containerd.services.streaming.v1 (io.containerd.streaming.v1). */
 export const streamManagerToken = createToken<StreamManager>('streaming.manager');
+
+/** Tasks through runtime v2 shims: io.containerd.runtime.v2 plugins provide it; `.all` gives them by id. */
+export const runtimeToken = createToken<PlatformRuntime>('runtime.platform');
 
 /** gRPC/ttrpc services, contributed by io.containerd.grpc.v1 plugins (and third parties) to the daemon's servers. */
 export const rpcServicesPoint = createContributionPoint<RpcServices>('rpc.services');
