@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isInvalidArgument, isNotFound, type OpContext, type SnapshotInfo } from '@berth/core';
-import { describeSnapshotterConformance, snapshotterSuiteUnavailable } from '@berth/core/testing';
+import { casesLeftToTheNativeSuite, describeSnapshotterConformance, snapshotterSuiteUnavailable } from '@berth/core/testing';
 import * as sys from '@berth/sys';
 import { BerthClient, SnapshotterProxy } from '@berth/client';
 import { DAEMON_MAIN, NO_GC, startBerthd, type Berthd } from '../../daemon/test/harness.js';
@@ -50,7 +50,7 @@ describe.skipIf(!existsSync(DAEMON_MAIN) || snapshotterSuiteUnavailable() !== un
         const ctx: OpContext = { namespace: `conformance-${randomBytes(6).toString('hex')}` };
         return { snapshotter, ctx, cleanup: () => dropNamespace(snapshotter, ctx) };
       },
-      { sys },
+      { sys, skip: name === 'native' ? casesLeftToTheNativeSuite : undefined },
     );
   }
 

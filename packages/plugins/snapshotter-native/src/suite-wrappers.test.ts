@@ -20,6 +20,7 @@ import {
 } from '@berth/core';
 import {
   CaseSkipped,
+  casesLeftToTheNativeSuite,
   describeSnapshotterConformance,
   runSnapshotterCase,
   snapshotterCase,
@@ -73,7 +74,10 @@ async function nativeFixture(wrap: (inner: NativeSnapshotter) => Snapshotter<Sna
   };
 }
 
-describeSnapshotterConformance('native behind a prefixing wrapper', () => nativeFixture((inner) => new PrefixedSnapshotter(inner, 'ns-1')), { sys });
+describeSnapshotterConformance('native behind a prefixing wrapper', () => nativeFixture((inner) => new PrefixedSnapshotter(inner, 'ns-1')), {
+  sys,
+  skip: casesLeftToTheNativeSuite,
+});
 
 /** A prefixing wrapper with one method replaced. */
 function broken(patch: (w: PrefixedSnapshotter, inner: NativeSnapshotter) => Partial<Snapshotter<SnapshotScope> & { close(): Promise<void> }>) {
