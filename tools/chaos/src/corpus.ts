@@ -57,6 +57,8 @@ export const READ_ONLY = new Set<string>([
   `${S.Snapshots}/Usage`,
   `${S.Health}/Check`,
   `${S.Health}/Watch`,
+  `${S.Images}/Get`,
+  `${S.Images}/List`,
 ]);
 
 const MiB = 1 << 20;
@@ -352,6 +354,46 @@ export function corpusFor(service: string, method: string, fx: Fixture): MethodC
         ],
       };
     }
+    case `${S.Images}/Get`:
+      return {
+        valid: { name: fx.image },
+        hostile: [
+          { name: 'missing image', messages: [{ name: 'chaos.example/none:latest' }], expect: bad(C.NOT_FOUND) },
+          { name: 'huge name', messages: [{ name: huge() }], expect: 'error' },
+        ],
+      };
+    case `${S.Images}/List`:
+      return { valid: { filters: [] }, hostile: filterCases((filters) => ({ filters })) };
+    case `${S.Images}/Create`:
+    case `${S.Images}/Update`: {
+      const target = { media_type: 'application/vnd.oci.image.manifest.v1+json', digest: fx.digest, size: fx.size };
+      const name = method === 'Create' ? 'chaos.example/victim:latest' : fx.image;
+      const req = (image: object, paths?: string[]) => ({ image: { name, target, labels: { victim: 'yes' }, ...image }, ...(paths ? { update_mask: { paths } } : {}) });
+      const masked = method === 'Update' ? ['labels.victim'] : undefined;
+      return {
+        valid: req({}, masked),
+        hostile: [
+          // containerd's service: "Image.Name required" (InvalidArgument) before the store is asked.
+          { name: 'empty name', messages: [req({ name: '' }, masked)], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'target with a bad digest', messages: [req({ target: { ...target, digest: 'sha256:zz' } })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'target of size 0', messages: [req({ target: { ...target, size: 0 } })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'target without media type', messages: [req({ target: { ...target, media_type: '' } })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'no target', messages: [req({ target: null })], expect: bad(C.INVALID_ARGUMENT) },
+          ...labelsCases((labels) => req({ labels }, method === 'Update' ? Object.keys(labels).map((k) => `labels.${k}`) : undefined), bad(C.INVALID_ARGUMENT)),
+          ...(method === 'Create'
+            ? [{ name: 'existing name', messages: [{ image: { name: fx.image, target } }], expect: bad(C.ALREADY_EXISTS) }]
+            : [
+                { name: 'unknown field path', messages: [req({}, ['bogus'])], expect: bad(C.INVALID_ARGUMENT) },
+                { name: 'missing image', messages: [{ image: { name: 'chaos.example/none:latest', target }, update_mask: { paths: ['labels.v'] } }], expect: bad(C.NOT_FOUND) },
+              ]),
+        ],
+      };
+    }
+    case `${S.Images}/Delete`:
+      return {
+        valid: { name: fx.image, sync: true },
+        hostile: [{ name: 'missing image', messages: [{ name: 'chaos.example/none:latest' }], expect: bad(C.NOT_FOUND) }],
+      };
     case `${S.Snapshots}/List`:
       return { valid: { snapshotter: fx.snapshotter, filters: [] }, hostile: filterCases((filters) => ({ snapshotter: fx.snapshotter, filters })) };
     case `${S.Snapshots}/Cleanup`:

@@ -1,5 +1,5 @@
 // What a request may have changed, seen through the API: every namespace with its labels, leases (labels and
-// resources), blobs (size and labels) and ingests. The malformed-input phase compares it before and after each case.
+// resources), blobs (size and labels), ingests, snapshots and images (target and labels). The malformed-input phase compares it before and after each case.
 import { packAny, ServiceNames } from '@berth/api';
 import { sha256, writeBlob } from './content.js';
 import type { RawGrpc } from './raw-grpc.js';
@@ -14,6 +14,12 @@ interface SnapshotInfo {
   parent: string;
   kind: string;
   labels: Record<string, string>;
+}
+
+interface ImageInfo {
+  name: string;
+  labels: Record<string, string>;
+  target?: { media_type: string; digest: string; size: number; annotations: Record<string, string> };
 }
 
 interface Info {
@@ -41,6 +47,7 @@ export async function snapshot(g: RawGrpc): Promise<string> {
       const infos = (await g.stream<{ info: SnapshotInfo[] }>(ServiceNames.Snapshots, 'List', [{ snapshotter }], opts)).flatMap((r) => r.info);
       for (const i of infos) snapshots.push(`${snapshotter}/${i.name}<-${i.parent} ${i.kind} ${JSON.stringify(sorted(i.labels))}`);
     }
+    const { images } = await g.call<{ images: ImageInfo[] }>(ServiceNames.Images, 'List', {}, opts);
     out.push({
       namespace: ns.name,
       labels: sorted(ns.labels),
@@ -48,6 +55,9 @@ export async function snapshot(g: RawGrpc): Promise<string> {
       blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, labels: sorted(b.labels) })).sort((a, b) => a.digest.localeCompare(b.digest)),
       ingests: statuses.map((s) => ({ ref: s.ref, offset: s.offset, total: s.total, expected: s.expected })).sort((a, b) => a.ref.localeCompare(b.ref)),
       snapshots: snapshots.sort(),
+      images: images
+        .map((i) => `${i.name} ${i.target?.media_type ?? ''} ${i.target?.digest ?? ''} ${i.target?.size ?? ''} ${JSON.stringify(sorted(i.labels))} ${JSON.stringify(sorted(i.target?.annotations))}`)
+        .sort(),
     });
   }
   return JSON.stringify(out);
@@ -67,6 +77,8 @@ export interface Fixture {
   readonly snapshotter: string;
   readonly snapshot: string;
   readonly active: string;
+  /** An image whose target is the fixture blob. */
+  readonly image: string;
   readonly event: ReturnType<typeof packAny>;
 }
 
@@ -86,6 +98,9 @@ export async function buildFixture(g: RawGrpc): Promise<Fixture> {
   await g.call(ServiceNames.Snapshots, 'Prepare', { ...sn, key: 'chaos-layer', parent: '', labels: root }, { namespace: ns });
   await g.call(ServiceNames.Snapshots, 'Commit', { ...sn, name: 'chaos-committed', key: 'chaos-layer', labels: root }, { namespace: ns });
   await g.call(ServiceNames.Snapshots, 'Prepare', { ...sn, key: 'chaos-active', parent: 'chaos-committed', labels: root }, { namespace: ns });
+  const image = 'chaos.example/fixture:latest';
+  const target = { media_type: 'application/vnd.oci.image.manifest.v1+json', digest, size: FIXTURE_DATA.length };
+  await g.call(ServiceNames.Images, 'Create', { image: { name: image, labels: { fixture: 'yes' }, target } }, { namespace: ns });
   return {
     ns,
     emptyNs,
@@ -97,6 +112,7 @@ export async function buildFixture(g: RawGrpc): Promise<Fixture> {
     snapshotter: 'native',
     snapshot: 'chaos-committed',
     active: 'chaos-active',
+    image,
     event: packAny('containerd.events.NamespaceCreate', { name: 'chaos-victim', labels: {} }),
   };
 }
@@ -107,6 +123,8 @@ export async function wipe(g: RawGrpc): Promise<void> {
   const list = await quiet(g.call<{ namespaces: { name: string }[] }>(ServiceNames.Namespaces, 'List', {}, { namespace: null }));
   for (const { name } of list?.namespaces ?? []) {
     const opts = { namespace: name };
+    const images = await quiet(g.call<{ images: { name: string }[] }>(ServiceNames.Images, 'List', {}, opts));
+    for (const i of images?.images ?? []) await quiet(g.call(ServiceNames.Images, 'Delete', { name: i.name }, opts));
     const leases = await quiet(g.call<{ leases: { id: string }[] }>(ServiceNames.Leases, 'List', {}, opts));
     for (const l of leases?.leases ?? []) await quiet(g.call(ServiceNames.Leases, 'Delete', { id: l.id }, opts));
     const statuses = await quiet(g.call<{ statuses: { ref: string }[] }>(ServiceNames.Content, 'ListStatuses', {}, opts));

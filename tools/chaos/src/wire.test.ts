@@ -98,6 +98,7 @@ const fixture: Fixture = {
   size: 3,
   missingDigest: `sha256:${'2'.repeat(64)}`,
   lease: 'chaos-lease',
+  image: 'chaos.example/fixture:latest',
   ingest: 'chaos-ingest',
   snapshotter: 'native',
   snapshot: 'chaos-committed',
