@@ -285,6 +285,17 @@ describe.skipIf(!asRoot)('pull into content-local + metadata-lmdb, unpacked by t
     expect(all.unpacked.map((u) => u.chainId)).toEqual([chainIds(other.diffIds).at(-1), chainIds(mine.diffIds).at(-1)]);
   });
 
+  it('fetches every platform but unpacks only the ones named in unpackPlatforms', async () => {
+    const { mine, other, ref } = multiPlatform();
+    const r = await pull(services, ctx, { ref, resolver: registry, snapshotter: 'native', platforms: 'all', unpackPlatforms: [HOST] });
+    expect(r.unpacked.map((u) => u.platform)).toEqual([HOST]);
+    expect(r.unpacked.map((u) => u.chainId)).toEqual([chainIds(mine.diffIds).at(-1)]);
+    // the other platform's layers are fetched, and left packed
+    await expect(services.content.info(ctx, other.layers[0]!.digest)).resolves.toBeDefined();
+    const names = (await snapshots(services)).map((s) => s.name).join(' ');
+    for (const chainId of chainIds(other.diffIds)) expect(names).not.toContain(chainId);
+  });
+
   it('picks the best-ranked manifest for a platform: arm64 takes arm64/v8 over arm/v7', async () => {
     const l = makeLayer({ a: '1' });
     const v7 = putImage(registry, { os: 'linux', architecture: 'arm', variant: 'v7' }, [l]);

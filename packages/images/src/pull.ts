@@ -305,9 +305,10 @@ async function pullWith(
     manifests = await run.walk(root, undefined);
   }
   const unpack = options.unpack !== false;
+  const unpackOnly = options.unpackPlatforms?.map((p) => onlyPlatform(normalizePlatform(p)));
   const snapshotterName = options.snapshotter ?? DEFAULT_SNAPSHOTTER;
   const jobs = manifests.map(async (m) => {
-    if (!unpack) {
+    if (!unpack || (unpackOnly && !unpackOnly.some((only) => only.match(m.platform)))) {
       await Promise.all(m.layers.map((l) => l.fetched));
       return undefined;
     }

@@ -50,6 +50,11 @@ export interface PullOptions {
   readonly platforms?: readonly Platform[] | 'all';
   /** Unpack the layers into `snapshotter` (default true; containerd's ctr default snapshotter is `overlayfs`). */
   readonly unpack?: boolean;
+  /**
+   * Which of the fetched platforms to unpack (containerd 2's ImageStore unpacks), when not all of them: the others
+   * are fetched and left packed. Absent: every fetched platform.
+   */
+  readonly unpackPlatforms?: readonly Platform[];
   readonly snapshotter?: string;
   /** Image labels to set on create or update. */
   readonly labels?: Readonly<Record<string, string>>;

@@ -1,7 +1,7 @@
 import { messageCodec, packAny, type containerd, type google } from '@berth/api';
 import { LocalStreamManager, createLogger, type Descriptor, type OpContext } from '@berth/core';
 import { failureOf, rpcContext } from '@berth/core/testing';
-import type { ImageServices, PullFunction, PullOptions, PullProgress } from '@berth/images';
+import { defaultPlatform, type ImageServices, type PullFunction, type PullOptions, type PullProgress } from '@berth/images';
 import { StreamingService } from '@berth/plugin-services-streaming';
 import type { Resolver, ResolverOptions } from '@berth/registry';
 import { describe, expect, it } from 'vitest';
@@ -175,6 +175,21 @@ describe('TransferService.Transfer', () => {
     expect(s.calls[0]!.options).toMatchObject({ platforms: 'all', unpack: false });
     expect(s.calls[0]!.options.snapshotter).toBeUndefined();
     expect(s.resolverOptions).toEqual([{}]);
+  });
+
+  it('unpacks the host platform only when every platform is fetched and the unpack names none', async () => {
+    const s = setup();
+    await transfer(s, registry(REF), imageStore({ name: REF, unpacks: [{ snapshotter: 'overlayfs' }] }));
+    expect(s.calls[0]!.options).toMatchObject({ platforms: 'all', unpack: true, unpackPlatforms: [defaultPlatform()] });
+  });
+
+  it('unpacks the fetched platforms when the unpack names none, and the named one when it does', async () => {
+    const arm = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+    const s = setup();
+    await transfer(s, registry(REF), imageStore({ name: REF, platforms: [arm], unpacks: [{ snapshotter: 'native' }] }));
+    expect(s.calls[0]!.options.unpackPlatforms).toEqual([arm]);
+    await transfer(s, registry(REF), imageStore({ name: REF, unpacks: [{ platform: { os: 'linux', architecture: 'riscv64' }, snapshotter: 'native' }] }));
+    expect(s.calls[1]!.options.unpackPlatforms).toEqual([{ os: 'linux', architecture: 'riscv64' }]);
   });
 
   it('refuses other source and destination pairs with Unimplemented naming both', async () => {

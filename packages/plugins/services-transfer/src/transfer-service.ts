@@ -10,7 +10,7 @@ import {
   type Stream,
   type StreamManager,
 } from '@berth/core';
-import type { ImageServices, Platform, PullFunction, PullOptions } from '@berth/images';
+import { defaultPlatform, type ImageServices, type Platform, type PullFunction, type PullOptions } from '@berth/images';
 import { parseRemoteRef, type Resolver, type ResolverOptions } from '@berth/registry';
 import { ProgressSender } from './progress.js';
 import { resolverOptionsOf } from './registry-source.js';
@@ -107,8 +107,9 @@ function platformOf(p: containerd.types.Platform): Platform {
 
 /**
  * The ImageStore destination as pull options. `platforms` empty = every platform (containerd's platforms.All);
- * `unpacks` = unpack what is fetched, into one snapshotter (empty: the default): with every platform fetched that
- * is every platform's manifest, where containerd unpacks only the platforms the unpacks name. Not taken: another image name than the
+ * `unpacks` = unpack, into one snapshotter (empty: the default), the platforms they name; an unpack without a
+ * platform stands for the fetched ones when `platforms` names some, else for the host's (not every platform of an
+ * index: a host runs only its own). Not taken: another image name than the
  * reference, extra references, a manifest limit (refused when set); `all_metadata` changes nothing (the pull
  * fetches the manifests of the chosen platforms).
  */
@@ -121,13 +122,14 @@ export function pullOptionsOf(reference: string, store: containerd.types.transfe
   const snapshotters = [...new Set(store.unpacks.map((u) => u.snapshotter))];
   if (snapshotters.length > 1) throw new NotImplementedError(`unpacking into several snapshotters (${snapshotters.join(', ')})`);
   const fetch = store.platforms.map(platformOf);
-  for (const u of store.unpacks) if (u.platform) platformOf(u.platform);
   const platforms = fetch.length > 0 ? fetch : 'all';
+  const unpackPlatforms = store.unpacks.flatMap((u) => (u.platform ? [platformOf(u.platform)] : fetch.length > 0 ? fetch : [defaultPlatform()]));
   return {
     ref: reference,
     resolver,
     platforms,
     unpack: store.unpacks.length > 0,
+    ...(store.unpacks.length > 0 ? { unpackPlatforms } : {}),
     ...(snapshotters[0] ? { snapshotter: snapshotters[0] } : {}),
     ...(Object.keys(store.labels).length > 0 ? { labels: store.labels } : {}),
   };
