@@ -26,8 +26,7 @@ export const lmdbPlugin = definePlugin({
   version: PACKAGE_VERSION,
   pluginApi: '^2.0.0',
   description: 'namespaces, namespaced content and snapshotters, leases, images, containers and garbage collection on one LMDB environment',
-  // One store, several capabilities: services require only the one they use.
-  provides: {
+  provides: { // one store, several capabilities: services require only the one they use
     namespaces: namespacesToken, content: contentStoreToken, snapshotters: snapshottersToken,
     leases: leasesToken, images: imagesToken, containers: containersToken, collectable: collectableToken, metrics: metricsCollectorsPoint,
   },
