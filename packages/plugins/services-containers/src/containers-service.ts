@@ -52,8 +52,9 @@ export class ContainersService implements RpcServices {
           return { container: toWireContainer(created) };
         },
         Update: async (req, ctx) => {
-          if (!req.container?.id) throw new InvalidArgumentError('Container.ID required');
+          // The namespace first (FailedPrecondition when missing, as for every other method), then the id.
           const op = opContextOf(ctx);
+          if (!req.container?.id) throw new InvalidArgumentError('Container.ID required');
           const before = await containers.get(op, req.container.id).catch(() => undefined);
           const updated = await containers.update(op, fromWireContainer(req.container), req.update_mask?.paths ?? []);
           await this.publish(ctx, ContainerTopics.update, 'containerd.events.ContainerUpdate', {
