@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials, makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { serviceDefinition, ServiceNames } from '@berth/api';
+import { messageCodec, serviceDefinition, ServiceNames } from '@berth/api';
 import { containersToken, extensionSchemasToken, OCI_SPEC_TYPE_URL } from '@berth/core';
 import { createTestHost } from '@berth/core/testing';
 import contentLocalPlugin from '@berth/plugin-content-local';
@@ -52,6 +52,25 @@ class Rpc {
         error ? reject(error) : resolve(response),
       );
     });
+  }
+
+  /** A server stream's messages as they come, until cancel(). */
+  stream<T = any>(service: string, method: string, request: unknown, namespace = 'default'): { messages: T[]; cancel(): void } {
+    const Ctor = makeGenericClientConstructor(serviceDefinition(service) as never, service);
+    const client = new Ctor(`unix://${this.address}`, credentials.createInsecure()) as Client & Record<string, Function>;
+    const md = new Metadata();
+    md.set('containerd-namespace', namespace);
+    const call = client[method]!.call(client, request, md);
+    const messages: T[] = [];
+    call.on('data', (m: T) => messages.push(m));
+    call.on('error', () => undefined);
+    return {
+      messages,
+      cancel: () => {
+        call.cancel();
+        client.close();
+      },
+    };
   }
 
   close(): void {
@@ -145,6 +164,11 @@ describe.skipIf(!hasRoot() || !hasCtr())('JSON extensions against berthd', () =>
   it('two concurrent patches with the same revision: one wins, the other is FailedPrecondition with the current revision, nothing is lost', async () => {
     const ns = 'ext-race';
     await rpc.call(CONTAINERS, 'Create', { container: container('c1') }, ns);
+    // ctr events skips payloads whose type it has not registered (it logs "cannot unmarshal an event from Any"),
+    // so the envelopes are read from Events.Subscribe directly.
+    const events = rpc.stream(ServiceNames.Events, 'Subscribe', { filters: [`topic=="/containers/extensions/update",namespace==${ns}`] });
+    const watch = rpc.stream(EXTENSIONS, 'Watch', { container_ids: ['c1'], names: [OWNERSHIP] }, ns);
+    await new Promise((r) => setTimeout(r, 300)); // the stream subscribes as it starts
     const first = await rpc.call(EXTENSIONS, 'Set', { container_id: 'c1', name: OWNERSHIP, value: json(OWNERSHIP, { team: 'payments' }), expected_revision: { value: 0 } }, ns);
     const rev = first.extension.revision;
     const patches = ['{"replicas":3}', '{"owner":{"email":"a@example.com"}}'];
@@ -166,6 +190,40 @@ describe.skipIf(!hasRoot() || !hasCtr())('JSON extensions against berthd', () =>
     );
     expect(round.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     expect(round.filter((o) => o.status === 'rejected').every((o) => ((o as PromiseRejectedResult).reason as ServiceError).code === FAILED_PRECONDITION)).toBe(true);
+
+    // Every committed change was published once, in order: Watch decodes them, ctr events shows the topic.
+    const revisions = [rev, rev + 1, rev + 2, rev + 3];
+    const deadline = Date.now() + 10_000;
+    while (watch.messages.length < revisions.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200));
+    watch.cancel();
+    events.cancel();
+    expect(watch.messages).toEqual(revisions.map((revision) => ({ container_id: 'c1', name: OWNERSHIP, revision, deleted: false })));
+    const codec = messageCodec('berth.services.extensions.v1.ContainerExtensionUpdate');
+    expect(events.messages.map((e: any) => [e.namespace, e.topic, e.event.type_url, codec.decode(e.event.value).revision])).toEqual(
+      revisions.map((revision) => [ns, '/containers/extensions/update', 'berth.services.extensions.v1.ContainerExtensionUpdate', revision]),
+    );
+  });
+
+  it('indexes the values stored before their schema declared the path, once it does', async () => {
+    const ns = 'ext-reindex';
+    const name = 'acme.io/late';
+    for (const [id, team] of [['a', 'x'], ['b', 'y'], ['c', 'x']] as const) {
+      await rpc.call(CONTAINERS, 'Create', { container: container(id, { [name]: json(name, { team }) }) }, ns);
+    }
+    const query = (where: string) => rpc.call(EXTENSIONS, 'Query', { where: [where] }, ns);
+    expect((await failure(query(`ext."${name}".team==x`))).code).toBe(INVALID_ARGUMENT); // not indexed yet
+    await rpc.call(SCHEMAS, 'Register', { name, schema: JSON.stringify({ type: 'object' }), indexed_paths: ['team'] });
+    const deadline = Date.now() + 10_000;
+    let ids: string[] = [];
+    while (Date.now() < deadline) {
+      ids = ((await query(`ext."${name}".team==x`).catch(() => ({ containers: [] }))).containers as { id: string }[]).map((c) => c.id).sort();
+      if (ids.length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ids).toEqual(['a', 'c']);
+    await rpc.call(SCHEMAS, 'Delete', { name });
+    expect((await rpc.call(SCHEMAS, 'List', {})).schemas.map((s: { name: string }) => s.name)).not.toContain(name);
   });
 });
 
@@ -214,6 +272,9 @@ describe.skipIf(!hasRoot() || !hasCtr())('JSON extensions when berthd is killed 
 
       daemon = await startBerthd({ dir, logLevel: 'warn' });
       rpc = new Rpc(daemon.address);
+      // The schema registered through the API survived the kill, and still applies.
+      expect((await rpc.call(SCHEMAS, 'Get', { name: OWNERSHIP })).schema).toMatchObject({ version: 1, source: 'api' });
+      expect((await failure(rpc.call(EXTENSIONS, 'Set', { container_id: ids[0], name: OWNERSHIP, value: json(OWNERSHIP, { seq: 'x' }) }, ns))).code).toBe(INVALID_ARGUMENT);
       for (const id of ids) {
         const { extension } = await rpc.call(EXTENSIONS, 'Get', { container_id: id, name: OWNERSHIP }, ns);
         const value = parse(extension.value);
