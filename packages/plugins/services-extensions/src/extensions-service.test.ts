@@ -104,6 +104,9 @@ describe('Extensions', () => {
     const got = await ext('Get', { container_id: 'c1', name: NAME });
     expect(got.extension.revision).toBe(2);
     expect(decodeValue(got.extension)).toEqual({ team: 'payments', owner: { slack: '#pay' }, replicas: 2 });
+    // Writing what is stored already changes nothing: same revision, no event.
+    expect((await ext('Patch', { container_id: 'c1', name: NAME, patch: '{"replicas":2}' })).extension.revision).toBe(2);
+    expect((await ext('Set', { container_id: 'c1', name: NAME, value: got.extension.value })).extension.revision).toBe(2);
     expect(await ext('Delete', { container_id: 'c1', name: NAME, expected_revision: { value: 2 } })).toEqual({ revision: 2 });
     await expectFailure(ext('Get', { container_id: 'c1', name: NAME }), 'not-found');
     // Set again after the delete (absent: expected revision 0): the count goes on.

@@ -75,17 +75,39 @@ export class ExtensionsService implements RpcServices {
           const { id, name } = target(req);
           if (!req.value) throw new InvalidArgumentError('value is required');
           const value = toAnyValue({ type_url: req.value.type_url || name, value: req.value.value });
-          const written = await this.containers.putExtension(op, id, name, value, writeOptions(req.expected_revision));
-          await this.publish(op, { container_id: id, name, revision: written.revision });
+          let before: number | undefined;
+          const written = await this.containers.modifyExtension(
+            op,
+            id,
+            name,
+            (current) => {
+              before = current?.revision;
+              return value;
+            },
+            writeOptions(req.expected_revision),
+          );
+          if (!written) throw new NotFoundError(`extension "${name}" of container "${id}": not found`); // the change never deletes
+          if (written.revision !== before) await this.publish(op, { container_id: id, name, revision: written.revision });
           return { extension: toWireExtension(id, name, written) };
         },
         Patch: async (req, ctx) => {
           const op = opContextOf(ctx);
           const { id, name } = target(req);
           const patch = parseJson('patch', req.patch);
-          const written = await this.containers.modifyExtension(op, id, name, (current) => patched(name, current, patch), writeOptions(req.expected_revision));
+          let before: number | undefined;
+          const written = await this.containers.modifyExtension(
+            op,
+            id,
+            name,
+            (current) => {
+              before = current?.revision;
+              return patched(name, current, patch);
+            },
+            writeOptions(req.expected_revision),
+          );
           if (!written) throw new NotFoundError(`extension "${name}" of container "${id}": not found`); // the change never deletes
-          await this.publish(op, { container_id: id, name, revision: written.revision });
+          // The store keeps the revision when the value did not change: no change, no event.
+          if (written.revision !== before) await this.publish(op, { container_id: id, name, revision: written.revision });
           return { extension: toWireExtension(id, name, written) };
         },
         Delete: async (req, ctx) => {

@@ -129,6 +129,8 @@ export class MemoryContainerStore implements ContainerStore {
       if (!present) throw new NotFoundError(`extension "${name}" of container "${id}": not found`);
       delete extensions[name];
       revisions[name] = revision; // kept: the count continues after a delete
+    } else if (present && present.typeUrl === next.typeUrl && Buffer.from(present.value).equals(Buffer.from(next.value))) {
+      return current; // the value already stored: nothing changes, as the metadata store does
     } else {
       this.policy?.validate(ctx.namespace, id, name, next);
       extensions[name] = next;
