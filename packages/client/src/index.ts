@@ -20,3 +20,12 @@ export {
 export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.js';
 export { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy } from './proxy/image-roles.js';
 export { ImageStoreProxy, toImage } from './proxy/images.js';
+export {
+  ExtensionSchemasProxy,
+  ExtensionsProxy,
+  toContainerExtension,
+  toExtensionSchema,
+  type ContainerExtension,
+  type ExtensionUpdate,
+  type RevisionOptions,
+} from './proxy/extensions.js';
