@@ -21,3 +21,4 @@ export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.
 export { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy } from './proxy/image-roles.js';
 export { ImageStoreProxy, toImage } from './proxy/images.js';
 export * from './oci/index.js';
+export * from './stdio/index.js';
