@@ -29,3 +29,5 @@ export {
   type ExtensionUpdate,
   type RevisionOptions,
 } from './proxy/extensions.js';
+export * from './oci/index.js';
+export * from './stdio/index.js';
