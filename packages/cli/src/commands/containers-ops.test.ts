@@ -1,5 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   AlreadyExistsError,
   contentStoreToken,
@@ -157,11 +159,15 @@ describe('containers operations', () => {
   let snapshotter: ReturnType<typeof createMemorySnapshotter>;
   let containers: MemoryContainers;
   let svc: ContainerCommandServices;
+  let mounted: string[];
+  let unmounted: string[];
 
   beforeEach(async () => {
     t = await createTestHost({ plugins: [contentLocalPlugin, metadataLmdbPlugin, exchangePlugin] });
     snapshotter = createMemorySnapshotter();
     containers = new MemoryContainers();
+    mounted = [];
+    unmounted = [];
     const snapshotters: SnapshotterSet = {
       get: (name) => {
         if (name !== 'overlayfs') throw new NotFoundError(`snapshotter ${name} was not found`);
@@ -176,6 +182,19 @@ describe('containers operations', () => {
       leases: t.host.get(leasesToken),
       snapshotters,
       applier: { apply: () => Promise.reject(new Error('no layer is applied in these tests')) },
+      // "Mounts" a root filesystem holding only the account files the spec's user resolution reads.
+      mounter: {
+        mountAll: async (_mounts, target) => {
+          mounted.push(target);
+          await mkdir(join(target, 'etc'));
+          await writeFile(join(target, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+          await writeFile(join(target, 'etc', 'group'), 'root:x:0:\nwheel:x:10:root\n');
+        },
+        unmountAll: async (target) => {
+          unmounted.push(target);
+          await rm(join(target, 'etc'), { recursive: true });
+        },
+      },
     };
     work = await workDir();
     fixture = await ociFixture(work);
@@ -201,7 +220,6 @@ describe('containers operations', () => {
       labels: { app: 'web' },
       extensions: ext,
       env: ['A=1'],
-      namespace: 'default',
     });
     expect(c).toMatchObject({ id: 'c1', image: 'example.test/img:1', snapshotter: 'overlayfs', snapshotKey: 'c1', runtime: { name: 'io.containerd.runc.v2' } });
     expect(c.labels).toEqual({ app: 'web', [STOP_SIGNAL_LABEL]: 'SIGTERM' });
@@ -210,6 +228,11 @@ describe('containers operations', () => {
     expect(spec.process.args).toEqual(['/hello']);
     expect(spec.process.env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=1']);
     expect(spec.linux.cgroupsPath).toBe('/default/c1');
+    // The user's groups came from the snapshot's /etc/group, mounted for the spec and unmounted (its dir gone) after.
+    expect((spec.process as unknown as { user: unknown }).user).toEqual({ uid: 0, gid: 0, additionalGids: [0, 10] });
+    expect(mounted).toHaveLength(1);
+    expect(unmounted).toEqual(mounted);
+    expect(existsSync(mounted[0]!)).toBe(false);
     expect(json(c.extensions['acme.io/ownership'])).toEqual({ team: 'payments' });
     const info = await snapshotter.stat(ns, 'c1');
     expect(info).toMatchObject({ kind: 'active', parent: host.diffId });

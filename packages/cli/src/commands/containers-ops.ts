@@ -18,12 +18,25 @@ import {
   type ContentStore,
   type ImageStore,
   type LeaseManager,
+  type Mount,
   type OpContext,
   type SnapshotterSet,
 } from '@berth/core';
+import {
+  generateSpec,
+  MountedRootFs,
+  parseImageRuntimeConfig,
+  withDefaultUnixDevices,
+  withEnv,
+  withImageConfig,
+  withProcessArgs,
+  withProcessCwd,
+  withTTY,
+  type RootFsMounter,
+  type SpecOpt,
+} from '@berth/client';
 import { defaultMatcher, imageRootFs, onlyPlatform, parsePlatform, readDocument, uniquePart, unpackImage } from '@berth/images';
 import { formatRfc3339 } from '../format.js';
-import { imageConfigOf, specFor, type ImageRuntimeConfig, type SpecOptions } from './containers-spec.js';
 
 /** ctr's default runtime (`--runtime`). */
 export const DEFAULT_RUNTIME = 'io.containerd.runc.v2';
@@ -37,6 +50,8 @@ export interface ContainerCommandServices {
   readonly leases: LeaseManager;
   readonly snapshotters: SnapshotterSet;
   readonly applier: Applier;
+  /** Mounts the new snapshot while the spec is made (users and groups are read from its /etc/passwd and /etc/group). */
+  readonly mounter: RootFsMounter;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,8 +201,14 @@ export function containerRows(containers: readonly Container[]): string[][] {
 // ---------------------------------------------------------------------------------------------------------------
 // Operations
 
-export interface CreateOptions extends SpecOptions {
+export interface CreateOptions {
   readonly id: string;
+  /** The command and its arguments (replace the image's entrypoint and cmd, as ctr). */
+  readonly args?: readonly string[];
+  /** `K=V` entries over the image's. */
+  readonly env?: readonly string[];
+  readonly cwd?: string;
+  readonly tty?: boolean;
   /** The image to make the container from; none: `spec` must be given (ctr's --config). */
   readonly image?: string;
   /** An OCI runtime spec (JSON) instead of one made from the image. */
@@ -233,8 +254,7 @@ export async function createContainer(svc: ContainerCommandServices, ctx: OpCont
   const image = await svc.images.get(ctx, options.image);
   const matcher = options.platform ? onlyPlatform(parsePlatform(options.platform)) : defaultMatcher();
   const { chainId, manifest } = await imageRootFs(svc.content, ctx, image.target, matcher);
-  const configDoc = JSON.parse((await readDocument(svc.content, ctx, manifest.config, 'image config')).toString('utf8')) as unknown;
-  const imageConfig: ImageRuntimeConfig = imageConfigOf(configDoc);
+  const imageConfig = parseImageRuntimeConfig(await readDocument(svc.content, ctx, manifest.config, 'image config'));
   if (!(await isUnpacked(svc, ctx, options.snapshotter, chainId))) {
     await unpackImage(svc, ctx, image.target, { snapshotter: options.snapshotter, matcher });
   }
@@ -244,25 +264,49 @@ export async function createContainer(svc: ContainerCommandServices, ctx: OpCont
   const lctx = { ...ctx, lease: leaseId };
   const snapshotter = svc.snapshotters.get(options.snapshotter);
   try {
-    await snapshotter.prepare(lctx, options.id, chainId);
-    const input: ContainerInput = {
-      id: options.id,
-      labels: { ...imageConfig.labels, ...image.labels, ...options.labels, [STOP_SIGNAL_LABEL]: imageConfig.stopSignal || 'SIGTERM' },
-      image: image.name,
-      runtime,
-      spec: { typeUrl: OCI_SPEC_TYPE_URL, value: jsonBytes(options.spec ?? specFor(options.id, imageConfig, options)) },
-      snapshotter: options.snapshotter,
-      snapshotKey: options.id,
-      extensions,
-    };
+    const mounts = await snapshotter.prepare(lctx, options.id, chainId);
     try {
-      return await svc.containers.create(lctx, input);
+      const spec = options.spec ?? (await imageSpec(svc.mounter, mounts, ctx.namespace, options, imageConfig));
+      return await svc.containers.create(lctx, {
+        id: options.id,
+        labels: { ...imageConfig.labels, ...image.labels, ...options.labels, [STOP_SIGNAL_LABEL]: imageConfig.stopSignal || 'SIGTERM' },
+        image: image.name,
+        runtime,
+        spec: { typeUrl: OCI_SPEC_TYPE_URL, value: jsonBytes(spec) },
+        snapshotter: options.snapshotter,
+        snapshotKey: options.id,
+        extensions,
+      });
     } catch (err) {
       await snapshotter.remove(lctx, options.id).catch(() => undefined);
       throw err;
     }
   } finally {
     if (ownLease) await svc.leases.delete(ctx, leaseId).catch(() => undefined);
+  }
+}
+
+/**
+ * ctr's spec for a container from an image: containerd's default spec with the default devices, the command line's
+ * env, the image config (its user and groups resolved in the snapshot, mounted read-only meanwhile), then the
+ * command line's args, cwd and tty.
+ */
+async function imageSpec(
+  mounter: RootFsMounter,
+  mounts: readonly Mount[],
+  namespace: string,
+  options: CreateOptions,
+  imageConfig: ReturnType<typeof parseImageRuntimeConfig>,
+): Promise<unknown> {
+  const opts: SpecOpt[] = [withDefaultUnixDevices, withEnv(options.env ?? []), withImageConfig(imageConfig)];
+  if (options.args && options.args.length > 0) opts.push(withProcessArgs(...options.args));
+  if (options.cwd) opts.push(withProcessCwd(options.cwd));
+  if (options.tty) opts.push(withTTY);
+  const rootfs = new MountedRootFs(mounts, mounter);
+  try {
+    return await generateSpec({ namespace, id: options.id, rootfs }, ...opts);
+  } finally {
+    await rootfs.close();
   }
 }
 

@@ -49,6 +49,10 @@ async function servicesOf(ctx: CliContext): Promise<ContainerCommandServices> {
     leases: await ctx.resolve(leasesToken),
     snapshotters: await ctx.resolve(snapshottersToken),
     applier: await ctx.resolve(applierToken),
+    mounter: {
+      mountAll: async (mounts, target) => (await import('@berth/sys')).mountAll(mounts, target),
+      unmountAll: async (target) => (await import('@berth/sys')).unmountAll(target),
+    },
   };
 }
 
@@ -144,7 +148,6 @@ export function registerContainers(program: Command, ctx: CliContext): void {
         extensions,
         args: command,
         env: opts.env,
-        namespace: ctx.options.namespace,
         ...(opts.platform ? { platform: opts.platform } : {}),
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
         ...(opts.tty ? { tty: true } : {}),
