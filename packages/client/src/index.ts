@@ -31,3 +31,4 @@ export {
 } from './proxy/extensions.js';
 export * from './oci/index.js';
 export * from './stdio/index.js';
+export { ContainersProxy, toContainer, toWireContainer } from './proxy/containers.js';
