@@ -6,6 +6,7 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   isNotFound,
+  isNotImplemented,
   LEASE_EXPIRE_LABEL,
   OCI_SPEC_TYPE_URL,
   parseFilters,
@@ -171,13 +172,14 @@ function decodeAny(any: AnyValue | undefined): Record<string, unknown> | undefin
 
 /**
  * A container as `--format json` and `info` print it: JSON values decoded (the spec, and each extension with its
- * revision), other values as base64; times in RFC 3339.
+ * revision where it is known: containerd's wire has none, `info` asks berth's Extensions service), other values as
+ * base64; times in RFC 3339.
  */
 export function containerJson(c: Container, options: { spec?: boolean } = {}): Record<string, unknown> {
   const extensions = Object.fromEntries(
     Object.entries(c.extensions)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([name, any]) => [name, { ...decodeAny(any), revision: c.extensionRevisions[name] ?? 0 }]),
+      .map(([name, any]) => [name, { ...decodeAny(any), ...(name in c.extensionRevisions ? { revision: c.extensionRevisions[name] } : {}) }]),
   );
   return {
     id: c.id,
@@ -411,4 +413,22 @@ export async function updateContainer(svc: ContainerCommandServices, ctx: OpCont
 export async function labelContainer(svc: ContainerCommandServices, ctx: OpContext, id: string, labels: Readonly<Record<string, string>>): Promise<Container> {
   if (Object.keys(labels).length === 0) return svc.containers.get(ctx, id);
   return updateContainer(svc, ctx, id, { labels });
+}
+
+/**
+ * The container with the revision of each extension, from `revisionOf` (berth's Extensions service); a daemon
+ * without that service (NotImplemented) leaves them out.
+ */
+export async function withRevisions(c: Container, revisionOf: (name: string) => Promise<number>): Promise<Container> {
+  const revisions: Record<string, number> = { ...c.extensionRevisions };
+  for (const name of Object.keys(c.extensions)) {
+    if (name in revisions) continue;
+    try {
+      revisions[name] = await revisionOf(name);
+    } catch (err) {
+      if (isNotImplemented(err)) return c;
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  return { ...c, extensionRevisions: revisions };
 }

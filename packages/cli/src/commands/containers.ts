@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
+import { ExtensionsProxy } from '@berth/client';
 import {
   applierToken,
   containersToken,
@@ -15,6 +16,7 @@ import {
   isNotImplemented,
   leasesToken,
   snapshottersToken,
+  type Container,
   type OpContext,
 } from '@berth/core';
 import { parseLabels } from '../args.js';
@@ -31,6 +33,7 @@ import {
   readJsonArgument,
   removeContainers,
   updateContainer,
+  withRevisions,
   type ContainerCommandServices,
   type JsonSource,
   type TaskProbe,
@@ -81,6 +84,12 @@ function taskProbe(ctx: CliContext): TaskProbe {
       }
     },
   };
+}
+
+/** The container with its extensions' revisions (berth's Extensions service; containerd's wire carries none). */
+function revisionsOf(ctx: CliContext, c: Container): Promise<Container> {
+  const extensions = new ExtensionsProxy(ctx.berth());
+  return withRevisions(c, async (name) => (await extensions.get(ctx.op, c.id, name)).revision);
 }
 
 interface CreateFlags {
@@ -180,8 +189,8 @@ export function registerContainers(program: Command, ctx: CliContext): void {
     .argument('<id>')
     .option('--spec', 'print only the spec')
     .action(async (id: string, opts: { spec?: boolean }) => {
-      const c = await (await servicesOf(ctx)).containers.get(ctx.op, id);
-      const json = containerJson(c);
+      const { containers } = await servicesOf(ctx);
+      const json = containerJson(await revisionsOf(ctx, await containers.get(ctx.op, id)));
       if (opts.spec) {
         const spec = json['spec'] as { json?: unknown } | null;
         if (!spec || !('json' in spec)) throw new InvalidArgumentError(`container ${id} has no JSON spec`);
@@ -236,6 +245,6 @@ export function registerContainers(program: Command, ctx: CliContext): void {
         ...(spec !== undefined ? { spec } : {}),
         ...(opts.snapshotKey !== undefined ? { snapshotKey: opts.snapshotKey } : {}),
       });
-      ctx.printJson(containerJson(c));
+      ctx.printJson(containerJson(await revisionsOf(ctx, c)));
     });
 }
