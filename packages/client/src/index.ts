@@ -22,3 +22,4 @@ export { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy } from './proxy/im
 export { ImageStoreProxy, toImage } from './proxy/images.js';
 export * from './oci/index.js';
 export * from './stdio/index.js';
+export { TasksProxy, toTaskProcessInfo, OCI_PROCESS_TYPE_URL, type TaskProcessInfo, type CreateTaskRequest } from './proxy/tasks.js';
