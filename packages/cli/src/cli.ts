@@ -1,8 +1,10 @@
 // The `berth` program: global options, the command groups, and one error policy (`berth: <message>`, exit 1).
 import { Command, CommanderError, Option } from 'commander';
 import { registerCompletion } from './commands/completion.js';
+import { registerContainers } from './commands/containers.js';
 import { registerContent } from './commands/content.js';
 import { registerEvents } from './commands/events.js';
+import { registerExtensions } from './commands/extensions.js';
 import { registerImages } from './commands/images.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
@@ -50,6 +52,8 @@ export function createProgram(ctx: CliContext): Command {
   registerImages(program, ctx);
   registerPull(program, ctx);
   registerPush(program, ctx);
+  registerContainers(program, ctx);
+  registerExtensions(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }
