@@ -18,6 +18,7 @@ import {
   type ContentStore,
   type ImageStore,
   type LeaseManager,
+  type Mount,
   type OpContext,
   type SnapshotterSet,
 } from '@berth/core';
@@ -199,6 +200,11 @@ export interface CreateOptions extends SpecOptions {
   /** Platform of the image to take (`os/arch[/variant]`); default: this host. */
   readonly platform?: string;
   readonly extensions?: Readonly<Record<string, AnyValue>>;
+  /**
+   * Makes the spec once the snapshot exists (berth run: @berth/client's builder, which resolves user names in the
+   * snapshot mounted read-only, as containerd's WithUser does); wins over `spec` and the built-in one.
+   */
+  readonly buildSpec?: (input: { readonly image: ImageRuntimeConfig; readonly mounts: readonly Mount[]; readonly ctx: OpContext }) => Promise<unknown>;
 }
 
 async function isUnpacked(svc: ContainerCommandServices, ctx: OpContext, snapshotter: string, chainId: string): Promise<boolean> {
@@ -244,13 +250,20 @@ export async function createContainer(svc: ContainerCommandServices, ctx: OpCont
   const lctx = { ...ctx, lease: leaseId };
   const snapshotter = svc.snapshotters.get(options.snapshotter);
   try {
-    await snapshotter.prepare(lctx, options.id, chainId);
+    const mounts = await snapshotter.prepare(lctx, options.id, chainId);
+    let spec: unknown;
+    try {
+      spec = options.buildSpec ? await options.buildSpec({ image: imageConfig, mounts, ctx: lctx }) : (options.spec ?? specFor(options.id, imageConfig, options));
+    } catch (err) {
+      await snapshotter.remove(lctx, options.id).catch(() => undefined);
+      throw err;
+    }
     const input: ContainerInput = {
       id: options.id,
       labels: { ...imageConfig.labels, ...image.labels, ...options.labels, [STOP_SIGNAL_LABEL]: imageConfig.stopSignal || 'SIGTERM' },
       image: image.name,
       runtime,
-      spec: { typeUrl: OCI_SPEC_TYPE_URL, value: jsonBytes(options.spec ?? specFor(options.id, imageConfig, options)) },
+      spec: { typeUrl: OCI_SPEC_TYPE_URL, value: jsonBytes(spec) },
       snapshotter: options.snapshotter,
       snapshotKey: options.id,
       extensions,
