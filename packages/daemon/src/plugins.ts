@@ -16,6 +16,7 @@ import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import streamingServicePlugin from '@berth/plugin-services-streaming';
+import tasksServicePlugin from '@berth/plugin-services-tasks';
 import transferServicePlugin from '@berth/plugin-services-transfer';
 import versionServicePlugin from '@berth/plugin-services-version';
 
@@ -38,6 +39,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   namespacesServicePlugin,
   snapshotsServicePlugin,
   streamingServicePlugin,
+  tasksServicePlugin,
   transferServicePlugin,
   versionServicePlugin,
 ];
