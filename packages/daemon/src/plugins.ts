@@ -4,6 +4,7 @@ import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import contentServicePlugin from '@berth/plugin-services-content';
@@ -25,6 +26,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
+  runtimeRuncPlugin,
   streamManagerPlugin,
   gcSchedulerPlugin,
   differWalkingPlugin,
