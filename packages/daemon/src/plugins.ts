@@ -4,9 +4,9 @@ import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
-import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import contentServicePlugin from '@berth/plugin-services-content';
 import diffServicePlugin from '@berth/plugin-services-diff';
 import eventsServicePlugin from '@berth/plugin-services-events';
@@ -27,10 +27,10 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
+  runtimeRuncPlugin,
   streamManagerPlugin,
   gcSchedulerPlugin,
   differWalkingPlugin,
-  runtimeRuncPlugin,
   introspectionServicePlugin,
   contentServicePlugin,
   diffServicePlugin,
