@@ -7,6 +7,7 @@ import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
+import containersServicePlugin from '@berth/plugin-services-containers';
 import contentServicePlugin from '@berth/plugin-services-content';
 import diffServicePlugin from '@berth/plugin-services-diff';
 import eventsServicePlugin from '@berth/plugin-services-events';
@@ -32,6 +33,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   gcSchedulerPlugin,
   differWalkingPlugin,
   introspectionServicePlugin,
+  containersServicePlugin,
   contentServicePlugin,
   diffServicePlugin,
   eventsServicePlugin,
