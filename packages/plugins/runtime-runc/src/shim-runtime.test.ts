@@ -1,5 +1,5 @@
 // Real shims (Debian's containerd-shim-runc-v2 driving runc), real mounts and cgroups; root only.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageCodec } from '@berth/api';
@@ -180,6 +180,8 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(shim).toBeGreaterThan(0);
     process.kill(shim!, 'SIGSTOP');
     try {
+      // The signal is queued at once; the threads stop a moment later.
+      await waitUntil(() => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${shim}/stat`, 'utf8')), 5000, 'shim stopped');
       const started = Date.now();
       await expectFailure(task.state(ctx()), 'deadline-exceeded', `task ${env.namespace}/c6: shim did not answer State within 1000 ms`);
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -251,6 +253,7 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     const tasks = await rt.tasks(ctx());
     expect(tasks.map((t) => t.id).sort()).toEqual(['r1', 'r2', 'r3']);
     const r1 = await rt.get(ctx(), 'r1');
+    expect(r1.runtime).toBe('io.containerd.runc.v2');
     expect(await r1.state(ctx())).toMatchObject({ status: 'running', pid: livePid });
     const r2 = await rt.get(ctx(), 'r2');
     expect(await r2.state(ctx())).toMatchObject({ status: 'stopped', exitStatus: 5 });

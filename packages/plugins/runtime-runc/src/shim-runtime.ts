@@ -358,12 +358,13 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
     const address = (await bundle.readText(ADDRESS_FILE))?.trim();
     const created = await bundle.exists(RUNTIME_FILE);
     const binary = recordedBinary || (await resolveShimBinary('io.containerd.runc.v2').catch(() => ''));
+    const runtime = runtimeNameOf(binary);
     const key = this.key(bundle.namespace, bundle.id);
 
     if (!address) {
       if (exit) {
         // A tombstone from an earlier run: its shim was cleaned up after; keep reporting its exit.
-        this.tasksByKey.set(key, this.newTask(bundle, binary, binary, undefined, { pid: exit.pid, exit }));
+        this.tasksByKey.set(key, this.newTask(bundle, runtime, binary, undefined, { pid: exit.pid, exit }));
         log.info('recovered a stopped task whose shim is gone', { exit_status: exit.status });
         return;
       }
@@ -382,7 +383,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       const api = client.service('containerd.task.v2.Task');
       const timeoutMs = this.o.config.load_timeout_ms;
       const connected = await api.Connect({ id: bundle.id }, { timeoutMs });
-      task = this.newTask(bundle, binary, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
+      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
       let state;
       try {
         state = await task.call('State', (a, o) => a.State({ id: bundle.id, exec_id: '' }, o), undefined, timeoutMs);
@@ -419,7 +420,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         await bundle.delete();
         return;
       }
-      const dead = this.newTask(bundle, binary, binary, undefined, { pid: deleted?.pid ?? exit?.pid ?? 0, ...(exit ? { exit } : {}) });
+      const dead = this.newTask(bundle, runtime, binary, undefined, { pid: deleted?.pid ?? exit?.pid ?? 0, ...(exit ? { exit } : {}) });
       this.tasksByKey.set(key, dead);
       await this.buryTask(dead, deleted);
     }
@@ -440,6 +441,15 @@ async function dirNames(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * The runtime name a recovered task reports: `io.containerd.<name>.<version>` for a `containerd-shim-<name>-<version>`
+ * binary (the name it was most likely created with), the binary's path otherwise.
+ */
+export function runtimeNameOf(binary: string): string {
+  const m = /(?:^|\/)containerd-shim-([A-Za-z0-9_]+)-(v[0-9]+)$/.exec(binary);
+  return m ? `io.containerd.${m[1]}.${m[2]}` : binary;
 }
 
 /** Whether something accepts connections on a unix socket (a live shim). */

@@ -142,10 +142,13 @@ export class ShimTask implements Task {
 
   private attach(conn: ShimConnection): void {
     this.conn = conn;
-    this.disconnected = conn.client.done.then(async () => {
-      if (this.intentional) return;
-      await this.host.shimLost(this);
-    });
+    // Never rejects: nothing may reach the event loop unhandled from a shim going away.
+    this.disconnected = conn.client.done
+      .then(async () => {
+        if (this.intentional) return;
+        await this.host.shimLost(this);
+      })
+      .catch(() => undefined);
   }
 
   /** Starts the background Wait that records the init exit when it happens (also while nobody waits). */
