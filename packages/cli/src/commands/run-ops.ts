@@ -234,6 +234,7 @@ export async function runTask(
   let attachment: Attachment | undefined;
   try {
     attachment = await attachStdio(paths, options.detach ? { stdout: io.stdout, ...(io.stderr ? { stderr: io.stderr } : {}) } : io, {
+      ready: createdP,
       closeStdin: async () => {
         await createdP;
         await svc.tasks.closeIO(ctx, id);
@@ -309,6 +310,7 @@ export async function execProcess(svc: RunServices, ctx: OpContext, containerId:
     let created!: () => void;
     const createdP = new Promise<void>((r) => (created = r));
     attachment = await attachStdio(fifos, io, {
+      ready: createdP,
       closeStdin: async () => {
         await createdP;
         await svc.tasks.closeIO(ctx, containerId, options.execId);
