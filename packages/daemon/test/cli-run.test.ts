@@ -114,6 +114,16 @@ describe.skipIf(!ready)('berth run and berth tasks against berthd', { timeout: 1
     expect(await readdir(fifoDir)).toEqual([]);
   });
 
+  it('containers rm of a container whose detached task exited deletes the task and its FIFOs', async () => {
+    await ok(runArgs('-d', IMAGE, 'd2', 'true'));
+    expect((await ok(['tasks', 'wait', 'd2'])).stdout).toBe('0\n');
+    expect((await readdir(fifoDir)).length).toBe(1);
+    await ok(['containers', 'rm', 'd2']);
+    expect(await tasks()).toEqual([]);
+    expect(await containerIds()).toEqual([]);
+    expect(await readdir(fifoDir)).toEqual([]);
+  });
+
   it('-t runs the process on a terminal (under a pty) and still propagates the exit code', async () => {
     const line = [process.execPath, CLI_MAIN, '--address', daemon.address, '-n', ns, ...runArgs('-t', '--rm', IMAGE, 't1', 'sh', '-c', "'tty; exit 4'")].join(' ');
     const r = await run('script', ['-qec', line, '/dev/null'], { timeoutMs: 120_000 });

@@ -17,6 +17,7 @@ import {
   snapshottersToken,
   type OpContext,
 } from '@berth/core';
+import { removeFifos } from '@berth/client';
 import { parseLabels } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { formatLabels } from '../format.js';
@@ -70,6 +71,8 @@ function taskProbe(ctx: CliContext): TaskProbe {
           status: (process?.status ?? 'UNKNOWN').toLowerCase(),
           delete: async () => {
             await client.tasks.Delete({ container_id: id }, opts);
+            // The task's FIFOs (berth run -d left them for attach), as ctr's loadFifos closer removes them.
+            if (process) await removeFifos([process.stdin, process.stdout, process.stderr]);
           },
         };
       } catch (err) {
