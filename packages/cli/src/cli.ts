@@ -12,6 +12,7 @@ import { registerPlugins } from './commands/plugins.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerSnapshots } from './commands/snapshots.js';
+import { registerRun, registerTasks, separateCommandArgs } from './commands/tasks.js';
 import { registerVersion } from './commands/version.js';
 import {
   CliContext,
@@ -54,6 +55,8 @@ export function createProgram(ctx: CliContext): Command {
   registerPush(program, ctx);
   registerContainers(program, ctx);
   registerExtensions(program, ctx);
+  registerRun(program, ctx);
+  registerTasks(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }
@@ -63,8 +66,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
   const ctx = new CliContext(io);
   const program = createProgram(ctx);
   try {
-    await program.parseAsync([...args], { from: 'user' });
-    return 0;
+    await program.parseAsync(separateCommandArgs(program, args), { from: 'user' });
+    return ctx.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (!(err instanceof ReportedFailure)) io.stderr.write(`berth: ${ctx.describeError(err)}\n`);

@@ -4,6 +4,7 @@ import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import containersServicePlugin from '@berth/plugin-services-containers';
@@ -17,6 +18,7 @@ import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import streamingServicePlugin from '@berth/plugin-services-streaming';
+import tasksServicePlugin from '@berth/plugin-services-tasks';
 import transferServicePlugin from '@berth/plugin-services-transfer';
 import versionServicePlugin from '@berth/plugin-services-version';
 
@@ -26,6 +28,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   snapshotterNativePlugin,
   metadataLmdbPlugin,
   exchangePlugin,
+  runtimeRuncPlugin,
   streamManagerPlugin,
   gcSchedulerPlugin,
   differWalkingPlugin,
@@ -40,6 +43,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   namespacesServicePlugin,
   snapshotsServicePlugin,
   streamingServicePlugin,
+  tasksServicePlugin,
   transferServicePlugin,
   versionServicePlugin,
 ];

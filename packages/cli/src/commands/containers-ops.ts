@@ -33,6 +33,7 @@ import {
   withProcessArgs,
   withProcessCwd,
   withTTY,
+  type ImageRuntimeConfig,
   type RootFsMounter,
   type SpecOpt,
 } from '@berth/client';
@@ -222,6 +223,11 @@ export interface CreateOptions {
   /** Platform of the image to take (`os/arch[/variant]`); default: this host. */
   readonly platform?: string;
   readonly extensions?: Readonly<Record<string, AnyValue>>;
+  /**
+   * Makes the spec once the snapshot exists (berth run: @berth/client's builder, which resolves user names in the
+   * snapshot mounted read-only, as containerd's WithUser does); wins over `spec` and the default one (imageSpec).
+   */
+  readonly buildSpec?: (input: { readonly image: ImageRuntimeConfig; readonly mounts: readonly Mount[]; readonly ctx: OpContext }) => Promise<unknown>;
 }
 
 async function isUnpacked(svc: ContainerCommandServices, ctx: OpContext, snapshotter: string, chainId: string): Promise<boolean> {
@@ -268,7 +274,9 @@ export async function createContainer(svc: ContainerCommandServices, ctx: OpCont
   try {
     const mounts = await snapshotter.prepare(lctx, options.id, chainId);
     try {
-      const spec = options.spec ?? (await imageSpec(svc.mounter, mounts, ctx.namespace, options, imageConfig));
+      const spec = options.buildSpec
+        ? await options.buildSpec({ image: imageConfig, mounts, ctx: lctx })
+        : (options.spec ?? (await imageSpec(svc.mounter, mounts, ctx.namespace, options, imageConfig)));
       return await svc.containers.create(lctx, {
         id: options.id,
         labels: { ...imageConfig.labels, ...image.labels, ...options.labels, [STOP_SIGNAL_LABEL]: imageConfig.stopSignal || 'SIGTERM' },
@@ -298,7 +306,7 @@ async function imageSpec(
   mounts: readonly Mount[],
   namespace: string,
   options: CreateOptions,
-  imageConfig: ReturnType<typeof parseImageRuntimeConfig>,
+  imageConfig: ImageRuntimeConfig,
 ): Promise<unknown> {
   const opts: SpecOpt[] = [withDefaultUnixDevices, withEnv(options.env ?? []), withImageConfig(imageConfig)];
   if (options.args && options.args.length > 0) opts.push(withProcessArgs(...options.args));

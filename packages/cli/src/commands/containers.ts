@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
-import { ExtensionsProxy } from '@berth/client';
+import { ExtensionsProxy, removeFifos } from '@berth/client';
 import {
   applierToken,
   containersToken,
@@ -44,7 +44,8 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-async function servicesOf(ctx: CliContext): Promise<ContainerCommandServices> {
+/** The kind interfaces the containers commands (and `berth run`) work over, from the CLI's composition. */
+export async function containerServicesOf(ctx: CliContext): Promise<ContainerCommandServices> {
   return {
     containers: await ctx.resolve(containersToken),
     images: await ctx.resolve(imagesToken),
@@ -76,6 +77,8 @@ function taskProbe(ctx: CliContext): TaskProbe {
           status: (process?.status ?? 'UNKNOWN').toLowerCase(),
           delete: async () => {
             await client.tasks.Delete({ container_id: id }, opts);
+            // The task's FIFOs (berth run -d left them for attach), as ctr's loadFifos closer removes them.
+            if (process) await removeFifos([process.stdin, process.stdout, process.stderr]);
           },
         };
       } catch (err) {
@@ -147,7 +150,7 @@ export function registerContainers(program: Command, ctx: CliContext): void {
       }
       if (!id) throw new InvalidArgumentError('container id must be provided');
       const extensions = await parseExtensionArgs(opts.extension, source);
-      const c = await createContainer(await servicesOf(ctx), ctx.op, {
+      const c = await createContainer(await containerServicesOf(ctx), ctx.op, {
         id,
         ...(image ? { image } : {}),
         ...(spec !== undefined ? { spec } : {}),
@@ -173,7 +176,7 @@ export function registerContainers(program: Command, ctx: CliContext): void {
     .option('--where <expr>', 'conditions on extension fields, ANDed: ext."<type url>".<field>==v (also !=, ~=; repeatable)', collect, [])
     .option('-q, --quiet', 'print only the container ids')
     .action(async (filters: string[], opts: { filter: string[]; where: string[]; quiet?: boolean }) => {
-      const { containers } = await servicesOf(ctx);
+      const { containers } = await containerServicesOf(ctx);
       const list = await containers.list(ctx.op, listFilters([...filters, ...opts.filter], opts.where));
       if (ctx.json) return ctx.printJson(list.map((c) => containerJson(c, { spec: false })));
       if (opts.quiet) {
@@ -189,7 +192,7 @@ export function registerContainers(program: Command, ctx: CliContext): void {
     .argument('<id>')
     .option('--spec', 'print only the spec')
     .action(async (id: string, opts: { spec?: boolean }) => {
-      const { containers } = await servicesOf(ctx);
+      const { containers } = await containerServicesOf(ctx);
       const json = containerJson(await revisionsOf(ctx, await containers.get(ctx.op, id)));
       if (opts.spec) {
         const spec = json['spec'] as { json?: unknown } | null;
@@ -206,7 +209,7 @@ export function registerContainers(program: Command, ctx: CliContext): void {
     .argument('<ids...>')
     .option('--keep-snapshot', 'do not remove the container snapshot')
     .action(async (ids: string[], opts: { keepSnapshot?: boolean }) => {
-      const r = await removeContainers(await servicesOf(ctx), taskProbe(ctx), ctx.op, ids, { keepSnapshot: opts.keepSnapshot === true });
+      const r = await removeContainers(await containerServicesOf(ctx), taskProbe(ctx), ctx.op, ids, { keepSnapshot: opts.keepSnapshot === true });
       for (const f of r.failed) ctx.error(`failed to delete container ${JSON.stringify(f.id)}: ${ctx.describeError(f.error)}`);
       if (ctx.json) ctx.printJson(r.removed);
       else for (const id of r.removed) ctx.line(id);
@@ -219,7 +222,7 @@ export function registerContainers(program: Command, ctx: CliContext): void {
     .argument('<id>')
     .argument('[labels...]', 'k=v labels')
     .action(async (id: string, labelArgs: string[]) => {
-      const c = await labelContainer(await servicesOf(ctx), ctx.op, id, parseLabels(labelArgs));
+      const c = await labelContainer(await containerServicesOf(ctx), ctx.op, id, parseLabels(labelArgs));
       if (ctx.json) ctx.printJson({ id, labels: c.labels });
       else ctx.line(formatLabels(c.labels, ''));
     });
@@ -237,7 +240,7 @@ export function registerContainers(program: Command, ctx: CliContext): void {
     .action(async (id: string, opts: UpdateFlags) => {
       const source = jsonSource(ctx);
       const spec = opts.spec !== undefined ? (await readJsonArgument(opts.spec === '-' ? '-' : `@${opts.spec}`, source, '--spec')).value : undefined;
-      const c = await updateContainer(await servicesOf(ctx), ctx.op, id, {
+      const c = await updateContainer(await containerServicesOf(ctx), ctx.op, id, {
         labels: parseLabels(opts.label),
         extensions: await parseExtensionArgs(opts.extension, source),
         removeExtensions: opts.removeExtension,

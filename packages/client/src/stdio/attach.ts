@@ -24,6 +24,11 @@ export interface StdioStreams {
 export interface AttachOptions {
   /** Called once stdin has ended and everything read was written (ctr: Tasks.CloseIO with stdin). */
   readonly closeStdin?: () => Promise<void>;
+  /**
+   * Settles once the shim holds the FIFOs (Tasks.Create or Exec returned). Until then the stdin FIFO stays open
+   * here even if stdin has ended: a pipe that nobody holds open loses what was written into it.
+   */
+  readonly ready?: Promise<unknown>;
   /** Put a TTY stdin in raw mode while attached (with a terminal). Default: terminal && stdin.isTTY. */
   readonly rawMode?: boolean;
 }
@@ -90,9 +95,11 @@ export async function attachStdio(paths: StdioPaths, streams: StdioStreams, opti
     }
     void new Promise<void>((resolve) => {
       input.once('end', () => {
-        const w = writer;
-        if (!w || w.destroyed) return resolve();
-        w.end(() => resolve());
+        void (options.ready ?? Promise.resolve()).catch(() => undefined).then(() => {
+          const w = writer;
+          if (!w || w.destroyed) return resolve();
+          w.end(() => resolve());
+        });
       });
     }).then(async () => {
       if (!closed) await options.closeStdin?.().catch(() => undefined);

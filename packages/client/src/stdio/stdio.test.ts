@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attachStdio, createFifoSet, followWindowSize, forwardSignals, removeFifos } from './index.js';
@@ -99,6 +99,21 @@ describe('attachStdio (cio copyIO)', () => {
     expect((await reader).stdout).toBe('hello world');
     await new Promise((r) => setTimeout(r, 50));
     expect(closed).toBe(1);
+    await att.close();
+    await set.close();
+  });
+
+  it('keeps what stdin gave until the reader opens (ready), even when stdin ended before', async () => {
+    const set = await createFifoSet(root, 'p');
+    let opened!: () => void;
+    const ready = new Promise<void>((r) => (opened = r));
+    const att = await attachStdio(set, { stdin: Readable.from([Buffer.from('early data')]), stdout: sink(), stderr: sink() }, { ready });
+    // stdin has ended long before anyone reads the FIFO.
+    await new Promise((r) => setTimeout(r, 200));
+    const reader = sh('sh', ['-c', `head -c 10 < ${set.stdin}`]);
+    await new Promise((r) => setTimeout(r, 100));
+    opened();
+    expect((await reader).stdout).toBe('early data');
     await att.close();
     await set.close();
   });
