@@ -214,14 +214,15 @@ export class JsonSchemaRegistry implements ExtensionSchemaRegistry {
       throw new FailedPreconditionError(`schema "${name}" is defined by the config file ${fromConfig}; change it there`);
     }
     const indexedPaths = checkIndexedPaths(name, input.indexedPaths ?? []);
-    const validate = compileJsonSchema(name, input.schema);
+    // Compiled from a copy: ajv keeps the schema object it compiled, and the caller's may change afterwards.
+    const document = structuredClone(input.schema) as Record<string, unknown>;
+    const validate = compileJsonSchema(name, document);
     const previous = this.compiled.get(name);
     if (previous && fingerprint(previous.schema.schema, previous.schema.indexedPaths) === fingerprint(input.schema, indexedPaths)) {
       return previous.schema; // the same schema again: no new version
     }
     const now = this.now();
     const version = (this.state.versions[name] ?? 0) + 1;
-    const document = structuredClone(input.schema) as Record<string, unknown>;
     const schema: ExtensionSchema = deepFreeze({
       name,
       schema: document,

@@ -187,6 +187,18 @@ describe('Extensions', () => {
   });
 });
 
+describe('publishing', () => {
+  it('answers a committed change even when publishing its event fails, and logs it', async () => {
+    await schemas('Register', { name: NAME, schema: JSON.stringify(ownership) });
+    const warned: string[] = [];
+    const log = { warn: (msg: string) => warned.push(msg), info: () => undefined, debug: () => undefined, error: () => undefined } as never;
+    service = new ExtensionsService(store, registry, { publish: async () => { throw new Error('exchange closed'); } }, undefined, log);
+    expect((await ext('Set', { container_id: 'c1', name: NAME, value: jsonValue({ team: 'a' }) })).extension.revision).toBe(1);
+    expect(decodeValue((await ext('Get', { container_id: 'c1', name: NAME })).extension)).toEqual({ team: 'a' });
+    expect(warned).toEqual(['publishing an extension update failed']);
+  });
+});
+
 describe('Extensions.Watch', () => {
   it('streams the committed changes of its namespace, filtered by container and name, until cancelled', async () => {
     await schemas('Register', { name: NAME, schema: JSON.stringify(ownership) });

@@ -14,6 +14,7 @@ import {
   type ExtensionSchemaRegistry,
   type ExtensionValue,
   type ExtensionWriteOptions,
+  type Logger,
   type OpContext,
   type RpcServiceImplementation,
   type RpcServices,
@@ -44,6 +45,7 @@ export class ExtensionsService implements RpcServices {
     private readonly schemas: ExtensionSchemaRegistry,
     private readonly events: EventPublisher,
     private readonly subscriber?: EventSubscriber,
+    private readonly log?: Logger,
   ) {
     this.services = [
       implementService(ServiceNames.ExtensionSchemas, {
@@ -113,8 +115,13 @@ export class ExtensionsService implements RpcServices {
     ];
   }
 
+  /** After the change committed: a failed publish is logged, never returned as an error the client would retry. */
   private async publish(op: OpContext, event: UpdateEvent): Promise<void> {
-    await publishEvent(this.events, op.namespace, ContainerTopics.extensionUpdate, UPDATE_TYPE, event);
+    try {
+      await publishEvent(this.events, op.namespace, ContainerTopics.extensionUpdate, UPDATE_TYPE, event);
+    } catch (err) {
+      this.log?.warn('publishing an extension update failed', { namespace: op.namespace, ...event, error: err });
+    }
   }
 
   private async *watch(op: OpContext, req: berth.services.extensions.v1.WatchExtensionsRequest, signal: AbortSignal): AsyncIterable<UpdateEvent> {

@@ -1,4 +1,4 @@
-import { containersToken, definePlugin, eventPublisherToken, eventSubscriberToken, extensionSchemasToken, PluginKind, rpcServicesPoint } from '@berth/core';
+import { containersToken, coreTokens, definePlugin, eventPublisherToken, eventSubscriberToken, extensionSchemasToken, PluginKind, rpcServicesPoint } from '@berth/core';
 import { ExtensionsService } from './extensions-service.js';
 import { PACKAGE_VERSION } from './version.js';
 
@@ -12,7 +12,7 @@ export const extensionsServicePlugin = definePlugin({
   version: PACKAGE_VERSION,
   pluginApi: '^2.0.0',
   provides: rpcServicesPoint,
-  requires: { containers: containersToken, schemas: extensionSchemasToken, events: eventPublisherToken, subscriber: eventSubscriberToken.optional },
-  init: ({ containers, schemas, events, subscriber }) => new ExtensionsService(containers, schemas, events, subscriber),
+  requires: { containers: containersToken, schemas: extensionSchemasToken, events: eventPublisherToken, subscriber: eventSubscriberToken.optional, log: coreTokens.logger },
+  init: ({ containers, schemas, events, subscriber, log }) => new ExtensionsService(containers, schemas, events, subscriber, log),
 });
 export default extensionsServicePlugin;
