@@ -1,8 +1,10 @@
 // The `berth` program: global options, the command groups, and one error policy (`berth: <message>`, exit 1).
 import { Command, CommanderError, Option } from 'commander';
 import { registerCompletion } from './commands/completion.js';
+import { registerContainers } from './commands/containers.js';
 import { registerContent } from './commands/content.js';
 import { registerEvents } from './commands/events.js';
+import { registerExtensions } from './commands/extensions.js';
 import { registerImages } from './commands/images.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
@@ -10,6 +12,7 @@ import { registerPlugins } from './commands/plugins.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerSnapshots } from './commands/snapshots.js';
+import { registerRun, registerTasks, separateCommandArgs } from './commands/tasks.js';
 import { registerVersion } from './commands/version.js';
 import {
   CliContext,
@@ -50,6 +53,10 @@ export function createProgram(ctx: CliContext): Command {
   registerImages(program, ctx);
   registerPull(program, ctx);
   registerPush(program, ctx);
+  registerContainers(program, ctx);
+  registerExtensions(program, ctx);
+  registerRun(program, ctx);
+  registerTasks(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }
@@ -59,8 +66,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
   const ctx = new CliContext(io);
   const program = createProgram(ctx);
   try {
-    await program.parseAsync([...args], { from: 'user' });
-    return 0;
+    await program.parseAsync(separateCommandArgs(program, args), { from: 'user' });
+    return ctx.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (!(err instanceof ReportedFailure)) io.stderr.write(`berth: ${ctx.describeError(err)}\n`);

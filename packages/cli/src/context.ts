@@ -72,6 +72,8 @@ export class CliContext {
   private client: BerthClient | undefined;
   private host: PluginHost | undefined;
   private globals: GlobalOptions | undefined;
+  /** The exit code a command chose (`berth run`: the container's exit status); undefined is 0. */
+  exitCode: number | undefined;
 
   constructor(readonly io: CliIo) {}
 

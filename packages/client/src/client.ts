@@ -70,6 +70,14 @@ export class BerthClient {
   get events() {
     return this.service(ServiceNames.Events);
   }
+  /** berth's own: the JSON Schemas of container extensions. */
+  get extensionSchemas() {
+    return this.service(ServiceNames.ExtensionSchemas);
+  }
+  /** berth's own: one extension of one container at a time, with revisions. */
+  get extensions() {
+    return this.service(ServiceNames.Extensions);
+  }
   get images() {
     return this.service(ServiceNames.Images);
   }

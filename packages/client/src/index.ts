@@ -20,4 +20,16 @@ export {
 export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.js';
 export { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy } from './proxy/image-roles.js';
 export { ImageStoreProxy, toImage } from './proxy/images.js';
+export {
+  ExtensionSchemasProxy,
+  ExtensionsProxy,
+  toContainerExtension,
+  toExtensionSchema,
+  type ContainerExtension,
+  type ExtensionUpdate,
+  type RevisionOptions,
+} from './proxy/extensions.js';
+export * from './oci/index.js';
+export * from './stdio/index.js';
+export { TasksProxy, toTaskProcessInfo, OCI_PROCESS_TYPE_URL, type TaskProcessInfo, type CreateTaskRequest } from './proxy/tasks.js';
 export { ContainersProxy, toContainer, toWireContainer } from './proxy/containers.js';

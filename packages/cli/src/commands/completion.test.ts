@@ -43,6 +43,14 @@ describe('bash completion', () => {
     expect(flags).not.toContain('--nonexistent');
   });
 
+  it('completes the containers and extensions commands and their flags', () => {
+    expect(complete(script, ['berth', 'containers', ''])).toEqual(['create', 'ls', 'info', 'rm', 'label', 'update']);
+    expect(complete(script, ['berth', 'c', 'ls', '--w'])).toEqual(['--where']);
+    expect(complete(script, ['berth', 'extensions', ''])).toEqual(['schema', 'get', 'set', 'patch', 'rm', 'watch']);
+    expect(complete(script, ['berth', 'ext', 'schema', ''])).toEqual(['add', 'ls', 'get', 'rm']);
+    expect(complete(script, ['berth', 'extensions', 'set', 'c1', 'acme.io/x', '--r'])).toEqual(['--revision']);
+  });
+
   it('completes the choices of an option that has them, nothing for a free value', () => {
     expect(complete(script, ['berth', '--format', ''])).toEqual(['table', 'json']);
     expect(complete(script, ['berth', 'completion', '--timeout', ''])).toEqual([]);

@@ -1,0 +1,2 @@
+export * from './fifo.js';
+export * from './attach.js';
