@@ -216,3 +216,21 @@ describe('Any helpers', () => {
     expect(() => unpackAny({ type_url: '', value: Buffer.alloc(0) })).toThrow(/not found/);
   });
 });
+
+describe('berth.services.extensions.v1 (berth-only messages)', () => {
+  it('keeps an expected revision of 0 apart from none: the UInt64Value wrapper is present or null', () => {
+    const codec = messageCodec('berth.services.extensions.v1.SetExtensionRequest');
+    const zero = codec.decode(codec.encode({ container_id: 'c1', name: 'acme.io/x', expected_revision: { value: 0 } }));
+    expect(zero.expected_revision).toEqual({ value: 0 });
+    const none = codec.decode(codec.encode({ container_id: 'c1', name: 'acme.io/x' }));
+    expect(none.expected_revision).toBeNull();
+    const seven = codec.decode(codec.encode({ container_id: 'c1', name: 'acme.io/x', expected_revision: { value: 7 } }));
+    expect(seven.expected_revision).toEqual({ value: 7 });
+  });
+
+  it('round-trips the /containers/extensions/update payload', () => {
+    const codec = messageCodec('berth.services.extensions.v1.ContainerExtensionUpdate');
+    const event = { container_id: 'c1', name: 'acme.io/ownership', revision: 3, deleted: true };
+    expect(codec.decode(codec.encode(event))).toEqual(event);
+  });
+});

@@ -25,6 +25,10 @@ export const ServiceNames = {
   /** Served by runtime v2 shims over ttrpc. */
   ShimTask: 'containerd.task.v2.Task',
   Health: 'grpc.health.v1.Health',
+  /** Berth's own: JSON Schemas of container extensions, by extension name. */
+  ExtensionSchemas: 'berth.services.extensions.v1.Schemas',
+  /** Berth's own: one extension of one container, with revisions; watch and query. */
+  Extensions: 'berth.services.extensions.v1.Extensions',
 } as const;
 
 export type ServiceNameConstant = (typeof ServiceNames)[keyof typeof ServiceNames];

@@ -112,3 +112,24 @@ describe('the roles berth pull --local resolves', () => {
     await expect(leases.list({ namespace: 'default' })).rejects.toSatisfy(isUnavailable);
   });
 });
+
+describe('containersProxyPlugin', () => {
+  it('is in the CLI composition as io.containerd.service.v1.containers, a ContainersProxy over the client', async () => {
+    const { ContainersProxy } = await import('@berth/client');
+    const { containersToken } = await import('@berth/core');
+    const { containersProxyPlugin } = await import('./plugins.js');
+    expect(cliPlugins).toContain(containersProxyPlugin);
+    expect(`${containersProxyPlugin.type}.${containersProxyPlugin.id}`).toBe('io.containerd.service.v1.containers');
+    expect(containersProxyPlugin.provides).toBe(containersToken);
+    const client = new BerthClient({ address: '/nonexistent/berth.sock' });
+    const test = await createTestHost({ plugins: cliPlugins, overrides: [override(clientToken, client)], lazy: true });
+    try {
+      const containers = await test.host.resolve(containersToken);
+      expect(containers).toBeInstanceOf(ContainersProxy);
+      await expect(containers.list({ namespace: 'default' })).rejects.toSatisfy(isUnavailable);
+    } finally {
+      await test.close();
+      client.close();
+    }
+  });
+});

@@ -1,8 +1,8 @@
 // The CLI's composition of client-side plugins (STYLE §3, §7): the daemon composes its plugins eagerly, the CLI
 // resolves only the closure a command needs, on first use (CliContext.resolve). The client itself is not a plugin:
 // the CLI makes it from the global options and provides it under clientToken.
-import { ApplierProxy, ContentStoreProxy, ImageStoreProxy, LeaseManagerProxy, SnapshotterSetProxy, clientToken } from '@berth/client';
-import { applierToken, contentStoreToken, definePlugin, imagesToken, leasesToken, PluginKind, snapshottersToken, type AnyPluginManifest } from '@berth/core';
+import { ApplierProxy, ContainersProxy, ContentStoreProxy, ImageStoreProxy, LeaseManagerProxy, SnapshotterSetProxy, clientToken } from '@berth/client';
+import { applierToken, containersToken, contentStoreToken, definePlugin, imagesToken, leasesToken, PluginKind, snapshottersToken, type AnyPluginManifest } from '@berth/core';
 import { PACKAGE_VERSION } from './version.js';
 
 /** io.containerd.content.v1.proxy: the ContentStore interface over berthd's Content service. */
@@ -63,4 +63,25 @@ export const applierProxyPlugin = definePlugin({
   init: ({ client }) => new ApplierProxy(client),
 });
 
-export const cliPlugins: readonly AnyPluginManifest[] = [contentProxyPlugin, imagesProxyPlugin, leasesProxyPlugin, snapshottersProxyPlugin, applierProxyPlugin];
+/**
+ * io.containerd.service.v1.containers: the ContainerStore over berthd's Containers service, its extension operations
+ * over berth's Extensions service.
+ */
+export const containersProxyPlugin = definePlugin({
+  type: PluginKind.Service,
+  id: 'containers',
+  version: PACKAGE_VERSION,
+  pluginApi: '^2.0.0',
+  provides: containersToken,
+  requires: { client: clientToken },
+  init: ({ client }) => new ContainersProxy(client),
+});
+
+export const cliPlugins: readonly AnyPluginManifest[] = [
+  contentProxyPlugin,
+  imagesProxyPlugin,
+  leasesProxyPlugin,
+  snapshottersProxyPlugin,
+  applierProxyPlugin,
+  containersProxyPlugin,
+];

@@ -20,3 +20,4 @@ export {
 export { SnapshotterProxy, toMounts, toSnapshotInfo } from './proxy/snapshotter.js';
 export { ApplierProxy, LeaseManagerProxy, SnapshotterSetProxy } from './proxy/image-roles.js';
 export { ImageStoreProxy, toImage } from './proxy/images.js';
+export { ContainersProxy, toContainer, toWireContainer } from './proxy/containers.js';

@@ -6,6 +6,7 @@ import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
+import containersServicePlugin from '@berth/plugin-services-containers';
 import contentServicePlugin from '@berth/plugin-services-content';
 import diffServicePlugin from '@berth/plugin-services-diff';
 import eventsServicePlugin from '@berth/plugin-services-events';
@@ -29,6 +30,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   gcSchedulerPlugin,
   differWalkingPlugin,
   introspectionServicePlugin,
+  containersServicePlugin,
   contentServicePlugin,
   diffServicePlugin,
   eventsServicePlugin,

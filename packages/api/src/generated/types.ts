@@ -4,6 +4,255 @@
 import type { RpcContext } from '@berth/core';
 import type { RpcCallOptions } from '../rpc-types.js';
 
+export namespace berth.services.extensions.v1 {
+  /** berth.services.extensions.v1.ContainerExtensionUpdate */
+  export interface ContainerExtensionUpdate {
+    container_id: string;
+    name: string;
+    revision: number;
+    deleted: boolean;
+  }
+  /** What encoding berth.services.extensions.v1.ContainerExtensionUpdate accepts. */
+  export interface ContainerExtensionUpdateInput {
+    container_id?: string | null;
+    name?: string | null;
+    revision?: number | null;
+    deleted?: boolean | null;
+  }
+  /** berth.services.extensions.v1.DeleteExtensionRequest */
+  export interface DeleteExtensionRequest {
+    container_id: string;
+    name: string;
+    expected_revision: google.protobuf.UInt64Value | null;
+  }
+  /** What encoding berth.services.extensions.v1.DeleteExtensionRequest accepts. */
+  export interface DeleteExtensionRequestInput {
+    container_id?: string | null;
+    name?: string | null;
+    expected_revision?: google.protobuf.UInt64ValueInput | null;
+  }
+  /** berth.services.extensions.v1.DeleteExtensionResponse */
+  export interface DeleteExtensionResponse {
+    revision: number;
+  }
+  /** What encoding berth.services.extensions.v1.DeleteExtensionResponse accepts. */
+  export interface DeleteExtensionResponseInput {
+    revision?: number | null;
+  }
+  /** berth.services.extensions.v1.DeleteSchemaRequest */
+  export interface DeleteSchemaRequest {
+    name: string;
+  }
+  /** What encoding berth.services.extensions.v1.DeleteSchemaRequest accepts. */
+  export interface DeleteSchemaRequestInput {
+    name?: string | null;
+  }
+  /** berth.services.extensions.v1.Extension */
+  export interface Extension {
+    container_id: string;
+    name: string;
+    value: google.protobuf.Any | null;
+    revision: number;
+  }
+  /** What encoding berth.services.extensions.v1.Extension accepts. */
+  export interface ExtensionInput {
+    container_id?: string | null;
+    name?: string | null;
+    value?: google.protobuf.AnyInput | null;
+    revision?: number | null;
+  }
+  /** berth.services.extensions.v1.GetExtensionRequest */
+  export interface GetExtensionRequest {
+    container_id: string;
+    name: string;
+  }
+  /** What encoding berth.services.extensions.v1.GetExtensionRequest accepts. */
+  export interface GetExtensionRequestInput {
+    container_id?: string | null;
+    name?: string | null;
+  }
+  /** berth.services.extensions.v1.GetExtensionResponse */
+  export interface GetExtensionResponse {
+    extension: berth.services.extensions.v1.Extension | null;
+  }
+  /** What encoding berth.services.extensions.v1.GetExtensionResponse accepts. */
+  export interface GetExtensionResponseInput {
+    extension?: berth.services.extensions.v1.ExtensionInput | null;
+  }
+  /** berth.services.extensions.v1.GetSchemaRequest */
+  export interface GetSchemaRequest {
+    name: string;
+  }
+  /** What encoding berth.services.extensions.v1.GetSchemaRequest accepts. */
+  export interface GetSchemaRequestInput {
+    name?: string | null;
+  }
+  /** berth.services.extensions.v1.GetSchemaResponse */
+  export interface GetSchemaResponse {
+    schema: berth.services.extensions.v1.Schema | null;
+  }
+  /** What encoding berth.services.extensions.v1.GetSchemaResponse accepts. */
+  export interface GetSchemaResponseInput {
+    schema?: berth.services.extensions.v1.SchemaInput | null;
+  }
+  /** berth.services.extensions.v1.ListSchemasRequest */
+  export interface ListSchemasRequest {}
+  /** What encoding berth.services.extensions.v1.ListSchemasRequest accepts. */
+  export interface ListSchemasRequestInput {}
+  /** berth.services.extensions.v1.ListSchemasResponse */
+  export interface ListSchemasResponse {
+    schemas: berth.services.extensions.v1.Schema[];
+  }
+  /** What encoding berth.services.extensions.v1.ListSchemasResponse accepts. */
+  export interface ListSchemasResponseInput {
+    schemas?: readonly berth.services.extensions.v1.SchemaInput[] | null;
+  }
+  /** berth.services.extensions.v1.PatchExtensionRequest */
+  export interface PatchExtensionRequest {
+    container_id: string;
+    name: string;
+    patch: string;
+    expected_revision: google.protobuf.UInt64Value | null;
+  }
+  /** What encoding berth.services.extensions.v1.PatchExtensionRequest accepts. */
+  export interface PatchExtensionRequestInput {
+    container_id?: string | null;
+    name?: string | null;
+    patch?: string | null;
+    expected_revision?: google.protobuf.UInt64ValueInput | null;
+  }
+  /** berth.services.extensions.v1.PatchExtensionResponse */
+  export interface PatchExtensionResponse {
+    extension: berth.services.extensions.v1.Extension | null;
+  }
+  /** What encoding berth.services.extensions.v1.PatchExtensionResponse accepts. */
+  export interface PatchExtensionResponseInput {
+    extension?: berth.services.extensions.v1.ExtensionInput | null;
+  }
+  /** berth.services.extensions.v1.QueryExtensionsRequest */
+  export interface QueryExtensionsRequest {
+    where: string[];
+  }
+  /** What encoding berth.services.extensions.v1.QueryExtensionsRequest accepts. */
+  export interface QueryExtensionsRequestInput {
+    where?: readonly string[] | null;
+  }
+  /** berth.services.extensions.v1.QueryExtensionsResponse */
+  export interface QueryExtensionsResponse {
+    containers: containerd.services.containers.v1.Container[];
+  }
+  /** What encoding berth.services.extensions.v1.QueryExtensionsResponse accepts. */
+  export interface QueryExtensionsResponseInput {
+    containers?: readonly containerd.services.containers.v1.ContainerInput[] | null;
+  }
+  /** berth.services.extensions.v1.RegisterSchemaRequest */
+  export interface RegisterSchemaRequest {
+    name: string;
+    schema: string;
+    indexed_paths: string[];
+    force: boolean;
+  }
+  /** What encoding berth.services.extensions.v1.RegisterSchemaRequest accepts. */
+  export interface RegisterSchemaRequestInput {
+    name?: string | null;
+    schema?: string | null;
+    indexed_paths?: readonly string[] | null;
+    force?: boolean | null;
+  }
+  /** berth.services.extensions.v1.RegisterSchemaResponse */
+  export interface RegisterSchemaResponse {
+    schema: berth.services.extensions.v1.Schema | null;
+  }
+  /** What encoding berth.services.extensions.v1.RegisterSchemaResponse accepts. */
+  export interface RegisterSchemaResponseInput {
+    schema?: berth.services.extensions.v1.SchemaInput | null;
+  }
+  /** berth.services.extensions.v1.Schema */
+  export interface Schema {
+    name: string;
+    schema: string;
+    indexed_paths: string[];
+    version: number;
+    source: string;
+    created_at: google.protobuf.Timestamp | null;
+    updated_at: google.protobuf.Timestamp | null;
+  }
+  /** What encoding berth.services.extensions.v1.Schema accepts. */
+  export interface SchemaInput {
+    name?: string | null;
+    schema?: string | null;
+    indexed_paths?: readonly string[] | null;
+    version?: number | null;
+    source?: string | null;
+    created_at?: google.protobuf.TimestampInput | null;
+    updated_at?: google.protobuf.TimestampInput | null;
+  }
+  /** berth.services.extensions.v1.SetExtensionRequest */
+  export interface SetExtensionRequest {
+    container_id: string;
+    name: string;
+    value: google.protobuf.Any | null;
+    expected_revision: google.protobuf.UInt64Value | null;
+  }
+  /** What encoding berth.services.extensions.v1.SetExtensionRequest accepts. */
+  export interface SetExtensionRequestInput {
+    container_id?: string | null;
+    name?: string | null;
+    value?: google.protobuf.AnyInput | null;
+    expected_revision?: google.protobuf.UInt64ValueInput | null;
+  }
+  /** berth.services.extensions.v1.SetExtensionResponse */
+  export interface SetExtensionResponse {
+    extension: berth.services.extensions.v1.Extension | null;
+  }
+  /** What encoding berth.services.extensions.v1.SetExtensionResponse accepts. */
+  export interface SetExtensionResponseInput {
+    extension?: berth.services.extensions.v1.ExtensionInput | null;
+  }
+  /** berth.services.extensions.v1.WatchExtensionsRequest */
+  export interface WatchExtensionsRequest {
+    container_ids: string[];
+    names: string[];
+  }
+  /** What encoding berth.services.extensions.v1.WatchExtensionsRequest accepts. */
+  export interface WatchExtensionsRequestInput {
+    container_ids?: readonly string[] | null;
+    names?: readonly string[] | null;
+  }
+  /** Server side of berth.services.extensions.v1.Extensions: one handler per RPC. */
+  export interface ExtensionsHandlers {
+    Get(request: berth.services.extensions.v1.GetExtensionRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.GetExtensionResponseInput>;
+    Set(request: berth.services.extensions.v1.SetExtensionRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.SetExtensionResponseInput>;
+    Patch(request: berth.services.extensions.v1.PatchExtensionRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.PatchExtensionResponseInput>;
+    Delete(request: berth.services.extensions.v1.DeleteExtensionRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.DeleteExtensionResponseInput>;
+    Watch(request: berth.services.extensions.v1.WatchExtensionsRequest, ctx: RpcContext): AsyncIterable<berth.services.extensions.v1.ContainerExtensionUpdateInput>;
+    Query(request: berth.services.extensions.v1.QueryExtensionsRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.QueryExtensionsResponseInput>;
+  }
+  /** Caller side of berth.services.extensions.v1.Extensions. */
+  export interface ExtensionsClient {
+    Get(request: berth.services.extensions.v1.GetExtensionRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.GetExtensionResponse>;
+    Set(request: berth.services.extensions.v1.SetExtensionRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.SetExtensionResponse>;
+    Patch(request: berth.services.extensions.v1.PatchExtensionRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.PatchExtensionResponse>;
+    Delete(request: berth.services.extensions.v1.DeleteExtensionRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.DeleteExtensionResponse>;
+    Watch(request: berth.services.extensions.v1.WatchExtensionsRequestInput, options?: RpcCallOptions): AsyncIterable<berth.services.extensions.v1.ContainerExtensionUpdate>;
+    Query(request: berth.services.extensions.v1.QueryExtensionsRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.QueryExtensionsResponse>;
+  }
+  /** Server side of berth.services.extensions.v1.Schemas: one handler per RPC. */
+  export interface SchemasHandlers {
+    Register(request: berth.services.extensions.v1.RegisterSchemaRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.RegisterSchemaResponseInput>;
+    Get(request: berth.services.extensions.v1.GetSchemaRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.GetSchemaResponseInput>;
+    List(request: berth.services.extensions.v1.ListSchemasRequest, ctx: RpcContext): Promise<berth.services.extensions.v1.ListSchemasResponseInput>;
+    Delete(request: berth.services.extensions.v1.DeleteSchemaRequest, ctx: RpcContext): Promise<google.protobuf.EmptyInput | void>;
+  }
+  /** Caller side of berth.services.extensions.v1.Schemas. */
+  export interface SchemasClient {
+    Register(request: berth.services.extensions.v1.RegisterSchemaRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.RegisterSchemaResponse>;
+    Get(request: berth.services.extensions.v1.GetSchemaRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.GetSchemaResponse>;
+    List(request: berth.services.extensions.v1.ListSchemasRequestInput, options?: RpcCallOptions): Promise<berth.services.extensions.v1.ListSchemasResponse>;
+    Delete(request: berth.services.extensions.v1.DeleteSchemaRequestInput, options?: RpcCallOptions): Promise<google.protobuf.Empty>;
+  }
+}
+
 export namespace containerd.events {
   /** containerd.events.ContainerCreate */
   export interface ContainerCreate {
@@ -2476,6 +2725,30 @@ export namespace google.protobuf {
     type_url?: string | null;
     value?: Uint8Array | null;
   }
+  /** google.protobuf.BoolValue */
+  export interface BoolValue {
+    value: boolean;
+  }
+  /** What encoding google.protobuf.BoolValue accepts. */
+  export interface BoolValueInput {
+    value?: boolean | null;
+  }
+  /** google.protobuf.BytesValue */
+  export interface BytesValue {
+    value: Buffer;
+  }
+  /** What encoding google.protobuf.BytesValue accepts. */
+  export interface BytesValueInput {
+    value?: Uint8Array | null;
+  }
+  /** google.protobuf.DoubleValue */
+  export interface DoubleValue {
+    value: number;
+  }
+  /** What encoding google.protobuf.DoubleValue accepts. */
+  export interface DoubleValueInput {
+    value?: number | null;
+  }
   /** google.protobuf.Duration */
   export interface Duration {
     seconds: number;
@@ -2498,6 +2771,30 @@ export namespace google.protobuf {
   export interface FieldMaskInput {
     paths?: readonly string[] | null;
   }
+  /** google.protobuf.FloatValue */
+  export interface FloatValue {
+    value: number;
+  }
+  /** What encoding google.protobuf.FloatValue accepts. */
+  export interface FloatValueInput {
+    value?: number | null;
+  }
+  /** google.protobuf.Int32Value */
+  export interface Int32Value {
+    value: number;
+  }
+  /** What encoding google.protobuf.Int32Value accepts. */
+  export interface Int32ValueInput {
+    value?: number | null;
+  }
+  /** google.protobuf.Int64Value */
+  export interface Int64Value {
+    value: number;
+  }
+  /** What encoding google.protobuf.Int64Value accepts. */
+  export interface Int64ValueInput {
+    value?: number | null;
+  }
   /** google.protobuf.ListValue */
   export interface ListValue {
     values: google.protobuf.Value[];
@@ -2505,6 +2802,14 @@ export namespace google.protobuf {
   /** What encoding google.protobuf.ListValue accepts. */
   export interface ListValueInput {
     values?: readonly google.protobuf.ValueInput[] | null;
+  }
+  /** google.protobuf.StringValue */
+  export interface StringValue {
+    value: string;
+  }
+  /** What encoding google.protobuf.StringValue accepts. */
+  export interface StringValueInput {
+    value?: string | null;
   }
   /** google.protobuf.Struct */
   export interface Struct {
@@ -2523,6 +2828,22 @@ export namespace google.protobuf {
   export interface TimestampInput {
     seconds?: number | null;
     nanos?: number | null;
+  }
+  /** google.protobuf.UInt32Value */
+  export interface UInt32Value {
+    value: number;
+  }
+  /** What encoding google.protobuf.UInt32Value accepts. */
+  export interface UInt32ValueInput {
+    value?: number | null;
+  }
+  /** google.protobuf.UInt64Value */
+  export interface UInt64Value {
+    value: number;
+  }
+  /** What encoding google.protobuf.UInt64Value accepts. */
+  export interface UInt64ValueInput {
+    value?: number | null;
   }
   /** google.protobuf.Value */
   export interface Value {
@@ -2644,6 +2965,27 @@ export namespace ttrpc {
 
 /** Decoded shape of every message, by full proto name. */
 export interface Messages {
+  "berth.services.extensions.v1.ContainerExtensionUpdate": berth.services.extensions.v1.ContainerExtensionUpdate;
+  "berth.services.extensions.v1.DeleteExtensionRequest": berth.services.extensions.v1.DeleteExtensionRequest;
+  "berth.services.extensions.v1.DeleteExtensionResponse": berth.services.extensions.v1.DeleteExtensionResponse;
+  "berth.services.extensions.v1.DeleteSchemaRequest": berth.services.extensions.v1.DeleteSchemaRequest;
+  "berth.services.extensions.v1.Extension": berth.services.extensions.v1.Extension;
+  "berth.services.extensions.v1.GetExtensionRequest": berth.services.extensions.v1.GetExtensionRequest;
+  "berth.services.extensions.v1.GetExtensionResponse": berth.services.extensions.v1.GetExtensionResponse;
+  "berth.services.extensions.v1.GetSchemaRequest": berth.services.extensions.v1.GetSchemaRequest;
+  "berth.services.extensions.v1.GetSchemaResponse": berth.services.extensions.v1.GetSchemaResponse;
+  "berth.services.extensions.v1.ListSchemasRequest": berth.services.extensions.v1.ListSchemasRequest;
+  "berth.services.extensions.v1.ListSchemasResponse": berth.services.extensions.v1.ListSchemasResponse;
+  "berth.services.extensions.v1.PatchExtensionRequest": berth.services.extensions.v1.PatchExtensionRequest;
+  "berth.services.extensions.v1.PatchExtensionResponse": berth.services.extensions.v1.PatchExtensionResponse;
+  "berth.services.extensions.v1.QueryExtensionsRequest": berth.services.extensions.v1.QueryExtensionsRequest;
+  "berth.services.extensions.v1.QueryExtensionsResponse": berth.services.extensions.v1.QueryExtensionsResponse;
+  "berth.services.extensions.v1.RegisterSchemaRequest": berth.services.extensions.v1.RegisterSchemaRequest;
+  "berth.services.extensions.v1.RegisterSchemaResponse": berth.services.extensions.v1.RegisterSchemaResponse;
+  "berth.services.extensions.v1.Schema": berth.services.extensions.v1.Schema;
+  "berth.services.extensions.v1.SetExtensionRequest": berth.services.extensions.v1.SetExtensionRequest;
+  "berth.services.extensions.v1.SetExtensionResponse": berth.services.extensions.v1.SetExtensionResponse;
+  "berth.services.extensions.v1.WatchExtensionsRequest": berth.services.extensions.v1.WatchExtensionsRequest;
   "containerd.events.ContainerCreate": containerd.events.ContainerCreate;
   "containerd.events.ContainerCreate.Runtime": containerd.events.ContainerCreate.Runtime;
   "containerd.events.ContainerDelete": containerd.events.ContainerDelete;
@@ -2841,12 +3183,21 @@ export interface Messages {
   "containerd.v1.types.Process": containerd.v1.types.Process;
   "containerd.v1.types.ProcessInfo": containerd.v1.types.ProcessInfo;
   "google.protobuf.Any": google.protobuf.Any;
+  "google.protobuf.BoolValue": google.protobuf.BoolValue;
+  "google.protobuf.BytesValue": google.protobuf.BytesValue;
+  "google.protobuf.DoubleValue": google.protobuf.DoubleValue;
   "google.protobuf.Duration": google.protobuf.Duration;
   "google.protobuf.Empty": google.protobuf.Empty;
   "google.protobuf.FieldMask": google.protobuf.FieldMask;
+  "google.protobuf.FloatValue": google.protobuf.FloatValue;
+  "google.protobuf.Int32Value": google.protobuf.Int32Value;
+  "google.protobuf.Int64Value": google.protobuf.Int64Value;
   "google.protobuf.ListValue": google.protobuf.ListValue;
+  "google.protobuf.StringValue": google.protobuf.StringValue;
   "google.protobuf.Struct": google.protobuf.Struct;
   "google.protobuf.Timestamp": google.protobuf.Timestamp;
+  "google.protobuf.UInt32Value": google.protobuf.UInt32Value;
+  "google.protobuf.UInt64Value": google.protobuf.UInt64Value;
   "google.protobuf.Value": google.protobuf.Value;
   "google.rpc.Status": google.rpc.Status;
   "grpc.health.v1.HealthCheckRequest": grpc.health.v1.HealthCheckRequest;
@@ -2859,6 +3210,27 @@ export interface Messages {
 
 /** Encodable shape of every message, by full proto name. */
 export interface MessageInputs {
+  "berth.services.extensions.v1.ContainerExtensionUpdate": berth.services.extensions.v1.ContainerExtensionUpdateInput;
+  "berth.services.extensions.v1.DeleteExtensionRequest": berth.services.extensions.v1.DeleteExtensionRequestInput;
+  "berth.services.extensions.v1.DeleteExtensionResponse": berth.services.extensions.v1.DeleteExtensionResponseInput;
+  "berth.services.extensions.v1.DeleteSchemaRequest": berth.services.extensions.v1.DeleteSchemaRequestInput;
+  "berth.services.extensions.v1.Extension": berth.services.extensions.v1.ExtensionInput;
+  "berth.services.extensions.v1.GetExtensionRequest": berth.services.extensions.v1.GetExtensionRequestInput;
+  "berth.services.extensions.v1.GetExtensionResponse": berth.services.extensions.v1.GetExtensionResponseInput;
+  "berth.services.extensions.v1.GetSchemaRequest": berth.services.extensions.v1.GetSchemaRequestInput;
+  "berth.services.extensions.v1.GetSchemaResponse": berth.services.extensions.v1.GetSchemaResponseInput;
+  "berth.services.extensions.v1.ListSchemasRequest": berth.services.extensions.v1.ListSchemasRequestInput;
+  "berth.services.extensions.v1.ListSchemasResponse": berth.services.extensions.v1.ListSchemasResponseInput;
+  "berth.services.extensions.v1.PatchExtensionRequest": berth.services.extensions.v1.PatchExtensionRequestInput;
+  "berth.services.extensions.v1.PatchExtensionResponse": berth.services.extensions.v1.PatchExtensionResponseInput;
+  "berth.services.extensions.v1.QueryExtensionsRequest": berth.services.extensions.v1.QueryExtensionsRequestInput;
+  "berth.services.extensions.v1.QueryExtensionsResponse": berth.services.extensions.v1.QueryExtensionsResponseInput;
+  "berth.services.extensions.v1.RegisterSchemaRequest": berth.services.extensions.v1.RegisterSchemaRequestInput;
+  "berth.services.extensions.v1.RegisterSchemaResponse": berth.services.extensions.v1.RegisterSchemaResponseInput;
+  "berth.services.extensions.v1.Schema": berth.services.extensions.v1.SchemaInput;
+  "berth.services.extensions.v1.SetExtensionRequest": berth.services.extensions.v1.SetExtensionRequestInput;
+  "berth.services.extensions.v1.SetExtensionResponse": berth.services.extensions.v1.SetExtensionResponseInput;
+  "berth.services.extensions.v1.WatchExtensionsRequest": berth.services.extensions.v1.WatchExtensionsRequestInput;
   "containerd.events.ContainerCreate": containerd.events.ContainerCreateInput;
   "containerd.events.ContainerCreate.Runtime": containerd.events.ContainerCreate.RuntimeInput;
   "containerd.events.ContainerDelete": containerd.events.ContainerDeleteInput;
@@ -3056,12 +3428,21 @@ export interface MessageInputs {
   "containerd.v1.types.Process": containerd.v1.types.ProcessInput;
   "containerd.v1.types.ProcessInfo": containerd.v1.types.ProcessInfoInput;
   "google.protobuf.Any": google.protobuf.AnyInput;
+  "google.protobuf.BoolValue": google.protobuf.BoolValueInput;
+  "google.protobuf.BytesValue": google.protobuf.BytesValueInput;
+  "google.protobuf.DoubleValue": google.protobuf.DoubleValueInput;
   "google.protobuf.Duration": google.protobuf.DurationInput;
   "google.protobuf.Empty": google.protobuf.EmptyInput;
   "google.protobuf.FieldMask": google.protobuf.FieldMaskInput;
+  "google.protobuf.FloatValue": google.protobuf.FloatValueInput;
+  "google.protobuf.Int32Value": google.protobuf.Int32ValueInput;
+  "google.protobuf.Int64Value": google.protobuf.Int64ValueInput;
   "google.protobuf.ListValue": google.protobuf.ListValueInput;
+  "google.protobuf.StringValue": google.protobuf.StringValueInput;
   "google.protobuf.Struct": google.protobuf.StructInput;
   "google.protobuf.Timestamp": google.protobuf.TimestampInput;
+  "google.protobuf.UInt32Value": google.protobuf.UInt32ValueInput;
+  "google.protobuf.UInt64Value": google.protobuf.UInt64ValueInput;
   "google.protobuf.Value": google.protobuf.ValueInput;
   "google.rpc.Status": google.rpc.StatusInput;
   "grpc.health.v1.HealthCheckRequest": grpc.health.v1.HealthCheckRequestInput;
@@ -3076,6 +3457,98 @@ export type MessageName = keyof Messages;
 
 /** Every service by full proto name: its handler and client interfaces and per-method types. */
 export interface Services {
+  "berth.services.extensions.v1.Extensions": {
+    handlers: berth.services.extensions.v1.ExtensionsHandlers;
+    client: berth.services.extensions.v1.ExtensionsClient;
+    methods: {
+      Get: {
+        request: berth.services.extensions.v1.GetExtensionRequest;
+        requestInput: berth.services.extensions.v1.GetExtensionRequestInput;
+        response: berth.services.extensions.v1.GetExtensionResponse;
+        responseInput: berth.services.extensions.v1.GetExtensionResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      Set: {
+        request: berth.services.extensions.v1.SetExtensionRequest;
+        requestInput: berth.services.extensions.v1.SetExtensionRequestInput;
+        response: berth.services.extensions.v1.SetExtensionResponse;
+        responseInput: berth.services.extensions.v1.SetExtensionResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      Patch: {
+        request: berth.services.extensions.v1.PatchExtensionRequest;
+        requestInput: berth.services.extensions.v1.PatchExtensionRequestInput;
+        response: berth.services.extensions.v1.PatchExtensionResponse;
+        responseInput: berth.services.extensions.v1.PatchExtensionResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      Delete: {
+        request: berth.services.extensions.v1.DeleteExtensionRequest;
+        requestInput: berth.services.extensions.v1.DeleteExtensionRequestInput;
+        response: berth.services.extensions.v1.DeleteExtensionResponse;
+        responseInput: berth.services.extensions.v1.DeleteExtensionResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      Watch: {
+        request: berth.services.extensions.v1.WatchExtensionsRequest;
+        requestInput: berth.services.extensions.v1.WatchExtensionsRequestInput;
+        response: berth.services.extensions.v1.ContainerExtensionUpdate;
+        responseInput: berth.services.extensions.v1.ContainerExtensionUpdateInput;
+        requestStream: false;
+        responseStream: true;
+      }
+      Query: {
+        request: berth.services.extensions.v1.QueryExtensionsRequest;
+        requestInput: berth.services.extensions.v1.QueryExtensionsRequestInput;
+        response: berth.services.extensions.v1.QueryExtensionsResponse;
+        responseInput: berth.services.extensions.v1.QueryExtensionsResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+    }
+  }
+  "berth.services.extensions.v1.Schemas": {
+    handlers: berth.services.extensions.v1.SchemasHandlers;
+    client: berth.services.extensions.v1.SchemasClient;
+    methods: {
+      Register: {
+        request: berth.services.extensions.v1.RegisterSchemaRequest;
+        requestInput: berth.services.extensions.v1.RegisterSchemaRequestInput;
+        response: berth.services.extensions.v1.RegisterSchemaResponse;
+        responseInput: berth.services.extensions.v1.RegisterSchemaResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      Get: {
+        request: berth.services.extensions.v1.GetSchemaRequest;
+        requestInput: berth.services.extensions.v1.GetSchemaRequestInput;
+        response: berth.services.extensions.v1.GetSchemaResponse;
+        responseInput: berth.services.extensions.v1.GetSchemaResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      List: {
+        request: berth.services.extensions.v1.ListSchemasRequest;
+        requestInput: berth.services.extensions.v1.ListSchemasRequestInput;
+        response: berth.services.extensions.v1.ListSchemasResponse;
+        responseInput: berth.services.extensions.v1.ListSchemasResponseInput;
+        requestStream: false;
+        responseStream: false;
+      }
+      Delete: {
+        request: berth.services.extensions.v1.DeleteSchemaRequest;
+        requestInput: berth.services.extensions.v1.DeleteSchemaRequestInput;
+        response: google.protobuf.Empty;
+        responseInput: google.protobuf.EmptyInput;
+        requestStream: false;
+        responseStream: false;
+      }
+    }
+  }
   "containerd.services.containers.v1.Containers": {
     handlers: containerd.services.containers.v1.ContainersHandlers;
     client: containerd.services.containers.v1.ContainersClient;

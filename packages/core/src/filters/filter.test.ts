@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isInvalidArgument, wireMessageOf } from '../errdefs/index.js';
 import { adaptObject } from './adaptor.js';
-import { MAX_FILTER_TEXT, parseFilter, parseFilters, type Adaptor } from './filter.js';
+import { MAX_FILTER_TEXT, parseFilter, parseFilterClauses, parseFilters, type Adaptor } from './filter.js';
 import { offThreadMatchesInFlight } from './offload.js';
 
 // A corpus shaped like containerd's filter_test.go, written afresh: records with a name, an optional
@@ -182,6 +182,38 @@ describe('parseFilters', () => {
   it('makes a selector with an invalid regexp match nothing', () => {
     expect(parseFilters(['name~=[']).match(obj)).toBe(false);
     expect(parseFilters(['name~=[', 'name==a']).match(obj)).toBe(true);
+  });
+});
+
+describe('parseFilterClauses', () => {
+  const shape = (filters: string[]) =>
+    parseFilterClauses(filters).map((c) => c.selectors.map((s) => ({ fieldpath: s.fieldpath, operator: s.operator, value: s.value })));
+
+  it('gives the ORed filters as clauses of ANDed selectors, with what each selector tests', () => {
+    expect(shape(['extensions."acme.io/ownership".team==payments,labels.a!=b', 'id~=^c', 'image'])).toEqual([
+      [
+        { fieldpath: ['extensions', 'acme.io/ownership', 'team'], operator: '==', value: 'payments' },
+        { fieldpath: ['labels', 'a'], operator: '!=', value: 'b' },
+      ],
+      [{ fieldpath: ['id'], operator: '~=', value: '^c' }],
+      [{ fieldpath: ['image'], operator: 'present', value: '' }],
+    ]);
+    expect(shape(['extensions."acme.io/ownership".team=="pay ments"'])[0]![0]!.value).toBe('pay ments');
+  });
+
+  it('matches everything with no filters or an empty one, and refuses what parseFilters refuses', () => {
+    expect(shape([])).toEqual([[]]);
+    expect(shape(['id==a', ''])).toEqual([[]]);
+    expect(() => parseFilterClauses(['id==a', 'id=='])).toThrow(/expected value or quoted/);
+    expect(isInvalidArgument(thrown(() => parseFilterClauses(['x'.repeat(MAX_FILTER_TEXT + 1)])))).toBe(true);
+  });
+
+  it('compiles each selector to test alone', () => {
+    const [clause] = parseFilterClauses(['labels.k==v,name~=^a$,name!=b']);
+    const obj = adaptObject({ name: 'a', labels: { k: 'v' } });
+    expect(clause!.selectors.map((s) => s.match(obj))).toEqual([true, true, true]);
+    const other = adaptObject({ name: 'b', labels: { k: 'w' } });
+    expect(clause!.selectors.map((s) => s.match(other))).toEqual([false, false, false]);
   });
 });
 

@@ -15,7 +15,9 @@
  */
 import { InvalidArgumentError } from '../errdefs/index.js';
 import { matchOffThread, INLINE_MATCH_COST } from './offload.js';
-import { FilterSyntaxError, parseSelectors, type SelectorSpec } from './parser.js';
+import { FilterSyntaxError, parseSelectors, type Operator, type SelectorSpec } from './parser.js';
+
+export type { Operator } from './parser.js';
 import { compileGoRegexp, MAX_REGEXP_PROGRAM, type GoRegexp } from './regexp.js';
 
 /** Returns the value at a field path, or undefined when the field is absent. */
@@ -91,16 +93,20 @@ function some(filters: readonly Filter[], adaptor: Adaptor, from = 0): Verdict {
   return false;
 }
 
-function parseOne(filter: string, budget: ProgramBudget): Filter {
-  if (filter === '') return alwaysFilter;
-  let selectors: Filter[];
+/** The compiled selectors of one filter, with what each one tests; InvalidArgumentError on bad syntax. */
+function parseClause(filter: string, budget: ProgramBudget): FilterSelector[] {
   try {
-    selectors = parseSelectors(filter).map((spec) => compileSelector(spec, budget));
+    return parseSelectors(filter).map((spec) => ({ fieldpath: spec.fieldpath, operator: spec.operator, value: spec.value, ...compileSelector(spec, budget) }));
   } catch (err) {
     if (err instanceof FilterSyntaxError) throw new InvalidArgumentError(`filters: ${err.message}`, { cause: err });
     if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`filters: ${err.message}`, { cause: err });
     throw err;
   }
+}
+
+function parseOne(filter: string, budget: ProgramBudget): Filter {
+  if (filter === '') return alwaysFilter;
+  const selectors = parseClause(filter, budget);
   return { match: (adaptor) => every(selectors, adaptor) };
 }
 
@@ -128,4 +134,30 @@ export function parseFilters(filters: readonly string[]): Filter {
   const parsed = filters.map((f) => parseOne(f, budget));
   if (parsed.includes(alwaysFilter)) return alwaysFilter;
   return { match: (adaptor) => some(parsed, adaptor) };
+}
+
+/** One selector of a filter, compiled: `match` tests it alone; the rest says what it tests (query planning). */
+export interface FilterSelector extends Filter {
+  readonly fieldpath: readonly string[];
+  readonly operator: Operator;
+  /** The value after the operator (the regexp source for `~=`); '' for `present`. */
+  readonly value: string;
+}
+
+/** One filter of a list: its selectors, all of which must match; none matches everything. */
+export interface FilterClause {
+  readonly selectors: readonly FilterSelector[];
+}
+
+/**
+ * The filters as parseFilters reads them (same syntax, limits and errors), but as clauses a store can plan with:
+ * a container matches when it matches every selector of some clause. No filters (or an empty one) gives one
+ * clause without selectors. A store that answers some selectors from an index checks the others with `match`.
+ */
+export function parseFilterClauses(filters: readonly string[]): FilterClause[] {
+  if (filters.length === 0) return [{ selectors: [] }];
+  checkLength(filters);
+  const budget = new ProgramBudget();
+  const clauses = filters.map((f) => ({ selectors: f === '' ? [] : parseClause(f, budget) }));
+  return clauses.some((c) => c.selectors.length === 0) ? [{ selectors: [] }] : clauses;
 }

@@ -76,6 +76,28 @@ export class Records {
     }
   }
 
+  /** The keys of scan() without their values (index walks), in batches from one read transaction likewise. */
+  *scanKeys(prefix: Key, depth?: number): Generator<string[], void, undefined> {
+    const transaction = this.db.useReadTransaction();
+    try {
+      let { start } = this.below(prefix);
+      const { end } = this.below(prefix);
+      let exclusiveStart = false;
+      for (;;) {
+        const batch = [...this.db.getKeys({ start, end, exclusiveStart, limit: SCAN_BATCH, transaction } as Parameters<LmdbDatabase['getKeys']>[0])];
+        for (const key of batch) {
+          const parts = key as unknown as string[];
+          if (depth === undefined || parts.length === depth) yield parts;
+        }
+        if (batch.length < SCAN_BATCH) return;
+        start = batch[batch.length - 1]!;
+        exclusiveStart = true;
+      }
+    } finally {
+      transaction.done();
+    }
+  }
+
   /** Whether anything lives strictly below `prefix`. */
   hasBelow(prefix: Key, depth?: number): boolean {
     for (const key of this.db.getKeys(this.below(prefix))) {

@@ -1,6 +1,8 @@
 import type {
   MetricFamily,
   MetricsCollector,
+  ContainerExtensionPolicy,
+  ContainerStore,
   ContentStore,
   EventPublisher,
   GarbageCollectable,
@@ -13,7 +15,9 @@ import type {
   RawSnapshotter,
   SnapshotterSet,
 } from '@berth/core';
+import { LmdbContainerStore } from './containers.js';
 import { LmdbContentStore } from './content.js';
+import { ExtensionPolicies } from './extension-policies.js';
 import { Database, type MutationKind } from './database.js';
 import { GarbageCollector } from './gc.js';
 import { LmdbImageStore } from './images.js';
@@ -38,6 +42,8 @@ export interface LmdbMetadataStoreOptions {
   /** Initial LMDB map size in bytes; 0 or absent lets lmdb start small and grow. */
   readonly mapSize?: number;
   readonly maxReaders?: number;
+  /** What validates and indexes container extensions (the contributions to `containerExtensionsPoint`). */
+  readonly extensionPolicies?: Iterable<ContainerExtensionPolicy>;
 }
 
 /**
@@ -50,6 +56,7 @@ export class LmdbMetadataStore implements GarbageCollectable {
   readonly content: ContentStore;
   readonly leases: LeaseManager;
   readonly images: ImageStore;
+  private readonly containerStore: LmdbContainerStore;
   private readonly snapshotterMap: ReadonlyMap<string, LmdbSnapshotter>;
   private readonly snapshotterSet: LmdbSnapshotterSet;
   private readonly gc: GarbageCollector;
@@ -71,6 +78,17 @@ export class LmdbMetadataStore implements GarbageCollectable {
     this.snapshotterSet = new LmdbSnapshotterSet(this.snapshotterMap);
     this.gc = new GarbageCollector(db, raw, this.snapshotterMap);
     this.images = new LmdbImageStore(db, () => this.gc.collect());
+    this.containerStore = new LmdbContainerStore(db, new ExtensionPolicies(options.extensionPolicies), options.log);
+  }
+
+  /** The containers with their extensions (`containersToken`). */
+  get containers(): ContainerStore {
+    return this.containerStore;
+  }
+
+  /** @internal The container store itself, for its query statistics and re-index waits in tests. */
+  get containerInternals(): LmdbContainerStore {
+    return this.containerStore;
   }
 
   static async open(options: LmdbMetadataStoreOptions): Promise<LmdbMetadataStore> {
@@ -130,6 +148,7 @@ export class LmdbMetadataStore implements GarbageCollectable {
 
   /** Waits for running mutations and collections (snapshot ones first), then closes LMDB. */
   async close(): Promise<void> {
+    await this.containerStore.close();
     for (const snapshotter of this.snapshotterMap.values()) await snapshotter.close();
     await this.db.close();
   }

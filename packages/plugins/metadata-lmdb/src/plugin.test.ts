@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   collectableToken,
+  containerExtensionsPoint,
+  containersToken,
   contentStoreToken,
+  isInvalidArgument,
+  OCI_SPEC_TYPE_URL,
   coreTokens,
   eventPublisherToken,
   eventsToken,
@@ -22,6 +26,7 @@ import {
 import { createMemoryContentStore, createTestHost, override, type TestHost } from '@berth/core/testing';
 import { lmdbPlugin } from './plugin.js';
 import { putBlob } from './testing-fixtures/harness.js';
+import { json, TestJsonPolicy } from './testing-fixtures/json-policy.js';
 import { MemorySnapshotter } from '@berth/core/testing';
 
 /** Two snapshotter plugins of the test's own, so that the store gets them by id as it gets overlayfs and native. */
@@ -53,6 +58,7 @@ describe('lmdb metadata plugin', () => {
       snapshotters: snapshottersToken,
       leases: leasesToken,
       images: imagesToken,
+      containers: containersToken,
       collectable: collectableToken,
       metrics: metricsCollectorsPoint,
     });
@@ -62,7 +68,26 @@ describe('lmdb metadata plugin', () => {
       dirs: coreTokens.dirs,
       log: coreTokens.logger,
       events: eventPublisherToken.optional,
+      extensionPolicies: containerExtensionsPoint,
     });
+  });
+
+  it('applies the extension policies other plugins contribute, and stores extensions untouched with none', async () => {
+    const policy = new TestJsonPolicy({ 'acme.io/x': ['team'] });
+    const contributor = definePlugin({ type: 'io.berth.extensions.v1', id: 'test', version: '0.0.0', pluginApi: '^2.0.0', provides: containerExtensionsPoint, init: () => policy });
+    host = await createTestHost({ plugins: [contributor, lmdbPlugin], overrides: [override(rawContentStoreToken, createMemoryContentStore('raw'))] });
+    const containers = host.host.get(containersToken);
+    const ctx = { namespace: 'default' };
+    const base = { id: 'c', runtime: { name: 'io.containerd.runc.v2' }, spec: { typeUrl: OCI_SPEC_TYPE_URL, value: Buffer.from('{}') } };
+    await expect(containers.create(ctx, { ...base, extensions: { 'acme.io/x': json('acme.io/x', { invalid: true }) } })).rejects.toSatisfy(isInvalidArgument);
+    await containers.create(ctx, { ...base, extensions: { 'acme.io/x': json('acme.io/x', { team: 't' }) } });
+    expect((await containers.list(ctx, ['extensions."acme.io/x".team==t'])).map((c) => c.id)).toEqual(['c']);
+    await host.close();
+
+    host = await boot();
+    const plain = host.host.get(containersToken);
+    await plain.create(ctx, { ...base, extensions: { 'acme.io/x': json('acme.io/x', { invalid: true }) } });
+    await expect(plain.list(ctx, ['extensions."acme.io/x".team==t'])).rejects.toThrow('is not indexed');
   });
 
   it('boots in a host, exports path and policy, and serves the metadata store', async () => {

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import {
   collectableToken,
+  containerExtensionsPoint,
+  containersToken,
   contentStoreToken,
   coreTokens,
   definePlugin,
@@ -23,19 +25,20 @@ export const lmdbPlugin = definePlugin({
   id: 'lmdb',
   version: PACKAGE_VERSION,
   pluginApi: '^2.0.0',
-  description: 'namespaces, namespaced content and snapshotters, leases, images and garbage collection on one LMDB environment',
+  description: 'namespaces, namespaced content and snapshotters, leases, images, containers and garbage collection on one LMDB environment',
   // One store, several capabilities: services require only the one they use.
   provides: {
     namespaces: namespacesToken, content: contentStoreToken, snapshotters: snapshottersToken,
-    leases: leasesToken, images: imagesToken, collectable: collectableToken, metrics: metricsCollectorsPoint,
+    leases: leasesToken, images: imagesToken, containers: containersToken, collectable: collectableToken, metrics: metricsCollectorsPoint,
   },
   requires: {
     // Every loaded snapshotter plugin by id (none is fine), as containerd's metadata plugin takes them by type.
     raw: rawContentStoreToken, rawSnapshotters: rawSnapshotterToken.all,
     dirs: coreTokens.dirs, log: coreTokens.logger, events: eventPublisherToken.optional,
+    extensionPolicies: containerExtensionsPoint, // validation and index terms of extensions; none is fine
   },
   config: { schema: metadataLmdbConfigSchema, defaults: metadataLmdbConfigDefaults },
-  async init({ raw, rawSnapshotters, dirs, log, events }, config, ctx) {
+  async init({ raw, rawSnapshotters, dirs, log, events, extensionPolicies }, config, ctx) {
     const path = join(dirs.root, 'meta.lmdb');
     const store = await LmdbMetadataStore.open({
       path,
@@ -47,6 +50,7 @@ export const lmdbPlugin = definePlugin({
       ingestExpiryMs: config.ingest_expiry_seconds * 1000,
       mapSize: config.map_size,
       maxReaders: config.max_readers,
+      extensionPolicies: extensionPolicies.values(),
     });
     ctx.meta.exports.path = path;
     ctx.meta.exports.policy = config.content_sharing_policy;

@@ -11,6 +11,8 @@
  * ['v1', ns, 'labels']                                     -> Labels of the namespace
  * ['v1', ns, 'images', name]                               -> ImageRecord
  * ['v1', ns, 'containers', id]                             -> ContainerRecord
+ * ['v1', ns, 'ext-holders', name, id]                      -> true             (container id holds extension `name`)
+ * ['v1', ns, 'ext-terms', name, path, value, id]           -> true             (an index term of that extension)
  * ['v1', ns, 'snapshots', snapshotter, key]                -> SnapshotRecord
  * ['v1', ns, 'snapshots', snapshotter, key, 'children', c] -> true             (c names `key` as its parent)
  * ['v1', ns, 'content', 'blob', digest]                    -> BlobRecord
@@ -25,7 +27,16 @@
  * per-snapshot children) never confuse them. Times are epoch milliseconds. The snapshot keys (children, the
  * snapshot counter) came after version 1 without changing what was there: version 1 never wrote snapshot records,
  * and a store that does not know them only leaves them alone, so the version stays 1.
+ *
+ * The extension index (`ext-holders`, `ext-terms`) came later the same way: it only ever holds what container
+ * records name. Its key parts `name`, `path` and `value` are encoded by `indexPart` (`s<text>` for short text,
+ * `h<sha256 hex>` for text over INDEX_PART_MAX bytes or with a NUL), so that every key stays far below LMDB's key
+ * limit whatever an extension holds; a hashed part can only yield candidates, which queries check on the record.
+ * Every write of a container rewrites, in its own transaction, its holder keys and the terms the extension
+ * policies give for its values; the record keeps those terms (`ContainerRecord.terms`, the back-references) so the
+ * next write removes exactly the stale ones, and a crash can never leave an index that disagrees with a record.
  */
+import { createHash } from 'node:crypto';
 import type { Labels } from '@berth/core';
 
 /** Bumped only for incompatible layout changes; a database with a newer version is refused. */
@@ -86,13 +97,38 @@ export interface ImageRecord {
   readonly updatedAt: number;
 }
 
-/** The shape later container records must have for GC to see them (containerd's containers bucket). */
+/** A protobuf Any as stored: its type URL and its bytes (msgpack keeps them binary). */
+export interface StoredAny {
+  readonly typeUrl: string;
+  readonly value: Uint8Array;
+}
+
+/** One index term of a stored extension value: [JSON path, scalar value as text]. */
+export type StoredTerm = readonly [path: string, value: string];
+
+/**
+ * A container (containerd's containers bucket). GC reads `snapshotter`, `snapshotKey` and `labels`; the fields after
+ * them came with the containers store (a record written before them reads as a container with no image, runtime or
+ * spec). Empty strings are not stored.
+ */
 export interface ContainerRecord {
   readonly snapshotter?: string;
   readonly snapshotKey?: string;
   readonly labels: Labels;
   readonly createdAt: number;
   readonly updatedAt: number;
+  readonly image?: string;
+  readonly runtime?: { readonly name: string; readonly options?: StoredAny };
+  readonly spec?: StoredAny;
+  /** By extension name. */
+  readonly extensions?: Readonly<Record<string, StoredAny>>;
+  /**
+   * By extension name, the last revision given to it, kept after the extension is deleted so that setting it again
+   * continues the count (a present extension's revision is its entry here).
+   */
+  readonly revisions?: Readonly<Record<string, number>>;
+  /** By extension name, the index terms written for its value (what the next write removes); absent when none. */
+  readonly terms?: Readonly<Record<string, readonly StoredTerm[]>>;
 }
 
 /**
@@ -134,6 +170,13 @@ export const keys = {
   leaseSnapshot: (ns: string, id: string, snapshotter: string, key: string): Key => [
     'v1', ns, 'leases', id, 'snapshots', snapshotter, key,
   ],
+  extensionHolders: (ns: string, name: string): Key => ['v1', ns, 'ext-holders', indexPart(name)],
+  extensionHolder: (ns: string, name: string, id: string): Key => ['v1', ns, 'ext-holders', indexPart(name), id],
+  extensionTerms: (ns: string, name: string, path: string, value?: string): Key =>
+    value === undefined ? ['v1', ns, 'ext-terms', indexPart(name), indexPart(path)] : ['v1', ns, 'ext-terms', indexPart(name), indexPart(path), indexPart(value)],
+  extensionTerm: (ns: string, name: string, path: string, value: string, id: string): Key => [
+    'v1', ns, 'ext-terms', indexPart(name), indexPart(path), indexPart(value), id,
+  ],
   /** All namespaces live below this prefix. */
   root: ['v1'] as Key,
 };
@@ -151,4 +194,20 @@ export const depth = {
   leaseContent: 6,
   leaseIngest: 6,
   leaseSnapshot: 7,
+  extensionHolder: 5,
+  extensionTerm: 7,
 } as const;
+
+/** The longest text an index key part holds as itself (UTF-8 bytes); longer text is hashed (`indexPart`). */
+export const INDEX_PART_MAX = 256;
+
+/** An extension name, path or value as an index key part: `s<text>`, or `h<sha256 hex>` when long or holding NUL. */
+export function indexPart(text: string): string {
+  if (Buffer.byteLength(text) <= INDEX_PART_MAX && !text.includes('\0')) return `s${text}`;
+  return `h${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** The text of an index key part, or undefined when it was hashed. */
+export function indexPartText(part: string): string | undefined {
+  return part.startsWith('s') ? part.slice(1) : undefined;
+}
