@@ -150,12 +150,16 @@ export interface ExtensionSchemaRegistry {
   list(): ExtensionSchema[];
   /**
    * Registers or replaces a schema. A replacement must accept every document in `existing` (the stored values of
-   * that name) unless `force`; otherwise FailedPrecondition naming the first documents it would refuse. A schema
-   * that does not compile is InvalidArgument with ajv's errors.
+   * that name: `ContainerStore.scanExtension`'s items, whose namespace and id the refusal names, or bare values)
+   * unless `force`; otherwise FailedPrecondition naming the first documents it would refuse. A schema that does
+   * not compile is InvalidArgument with ajv's errors.
    */
   register(
     input: { readonly name: string; readonly schema: Readonly<Record<string, unknown>>; readonly indexedPaths?: readonly string[] },
-    options?: { readonly force?: boolean; readonly existing?: AsyncIterable<AnyValue> },
+    options?: {
+      readonly force?: boolean;
+      readonly existing?: AsyncIterable<AnyValue | { readonly namespace: string; readonly id: string; readonly value: AnyValue }>;
+    },
   ): Promise<ExtensionSchema>;
   delete(name: string): Promise<void>;
 }
