@@ -2,6 +2,7 @@
 import { exchangePlugin, streamManagerPlugin, type AnyPluginManifest } from '@berth/core';
 import contentLocalPlugin from '@berth/plugin-content-local';
 import differWalkingPlugin from '@berth/plugin-differ-walking';
+import extensionsJsonPlugin from '@berth/plugin-extensions-json';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
@@ -10,6 +11,7 @@ import containersServicePlugin from '@berth/plugin-services-containers';
 import contentServicePlugin from '@berth/plugin-services-content';
 import diffServicePlugin from '@berth/plugin-services-diff';
 import eventsServicePlugin from '@berth/plugin-services-events';
+import extensionsServicePlugin from '@berth/plugin-services-extensions';
 import healthServicePlugin from '@berth/plugin-services-healthcheck';
 import imagesServicePlugin from '@berth/plugin-services-images';
 import introspectionServicePlugin from '@berth/plugin-services-introspection';
@@ -24,6 +26,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentLocalPlugin,
   overlaySnapshotterPlugin,
   snapshotterNativePlugin,
+  extensionsJsonPlugin,
   metadataLmdbPlugin,
   exchangePlugin,
   streamManagerPlugin,
@@ -34,6 +37,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   contentServicePlugin,
   diffServicePlugin,
   eventsServicePlugin,
+  extensionsServicePlugin,
   healthServicePlugin,
   imagesServicePlugin,
   leasesServicePlugin,
