@@ -140,6 +140,12 @@ async function buildProgram(name: string): Promise<string> {
       throw new Error(`go build of ${name} failed (${r.code ?? r.signal}):\n${r.output}`);
     }
     await rename(tmp, bin);
+    // Older builds of this program (other source hashes) are dead weight.
+    for (const entry of readdirSync(join(cache, 'bin'))) {
+      if (entry.startsWith(`${name}-`) && /^[0-9a-f]{16}$/.test(entry.slice(name.length + 1)) && join(cache, 'bin', entry) !== bin) {
+        await rm(join(cache, 'bin', entry), { force: true });
+      }
+    }
     console.info(`built the Go program ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${bin})`);
   });
   if (!existsSync(bin)) throw new Error(`the Go program ${name} was not built at ${bin}`);

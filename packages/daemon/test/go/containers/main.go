@@ -9,6 +9,9 @@
 //	create ID OWNERSHIP [KEY=VALUE...]  NewContainer with WithNewSpec(), labels, WithContainerExtension
 //	get ID                              Container.Info, Container.Extensions(), each one decoded with typeurl
 //	update ID OWNERSHIP|null            Container.Update replacing (or, with null, removing) the extension
+//	store-update ID OWNERSHIP           the same through Client.ContainerService().Update (containers.Store): the
+//	                                    error keeps its class there, while Container.Update converts it from gRPC
+//	                                    twice (containerd 1.6's container.go), so every refusal reads as Unknown
 //	list [FILTER...]                    Client.Containers(filters...): the ids
 //	delete ID                           Container.Delete
 //
@@ -211,6 +214,22 @@ func main() {
 			}
 		}
 		if err := c.Update(ctx, opt); err != nil {
+			fail(err)
+		}
+		print(describe(ctx, c))
+	case cmd == "store-update" && len(rest) == 2:
+		c, err := client.LoadContainer(ctx, rest[0])
+		if err != nil {
+			fail(err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			fail(err)
+		}
+		if err := containerd.WithContainerExtension(ExtensionName, parseOwnership(rest[1]))(ctx, client, &info); err != nil {
+			fail(err)
+		}
+		if _, err := client.ContainerService().Update(ctx, info); err != nil {
 			fail(err)
 		}
 		print(describe(ctx, c))
