@@ -4,10 +4,12 @@
 // place of runc, the task events in containerd's order, a missing command, and the OOM killer.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unaryCall } from './grpc-raw.js';
 import { ctrTable, expectOk, run, watchCtrEvents } from './harness.js';
 import { crunRefusal, eventually, hasCrun, hasScript, IMAGE, leakCounts, startTaskFixture, taskTestsSkipReason, type TaskFixture } from './tasks-harness.js';
 
 const skip = taskTestsSkipReason();
+const TASKS = 'containerd.services.tasks.v1.Tasks';
 
 describe.skipIf(skip !== undefined)(`ctr run and ctr tasks against berthd${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let fx: TaskFixture;
@@ -157,11 +159,10 @@ describe.skipIf(skip !== undefined)(`ctr run and ctr tasks against berthd${skip 
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/no such file or directory|not found/i);
     expect(r.stderr).toContain('/no/such/command');
-    // ctr removes the container itself only after a successful start; do what a user would.
-    await fx.ctr(['tasks', 'rm', '-f', 't8']);
-    await fx.ctr(['containers', 'rm', 't8']);
-    expect(leakCounts(fx)).toEqual(before);
+    // ctr's --rm removed the container after the failed create; the failed create left nothing on the host.
+    expect(expectOk(await fx.ctr(['containers', 'ls', '-q'])).stdout.split('\n')).not.toContain('t8');
     expect((await fx.tasks()).map((t) => t.TASK)).not.toContain('t8');
+    expect(leakCounts(fx)).toEqual(before);
     // berthd is still up and runs the next container.
     expect((await fx.run(['--rm'], 't8b', ['/bin/echo', 'still-up'])).stdout).toBe('still-up\n');
   });
@@ -176,5 +177,44 @@ describe.skipIf(skip !== undefined)(`ctr run and ctr tasks against berthd${skip 
     } finally {
       events.stop();
     }
+  });
+
+  it("answers bad requests with containerd's codes and keeps serving; a Create without rootfs mounts the container's snapshot", async () => {
+    const call = <T>(method: string, request: unknown, namespace: string | null = fx.ns) =>
+      unaryCall<T>(fx.daemon.address, TASKS, method, request, namespace ? { 'containerd-namespace': namespace } : {});
+    const unknown = await call('Get', { container_id: 'nope' });
+    expect(unknown.error?.code).toBe(5);
+    expect(unknown.error?.details).toBe(`container "nope" in namespace "${fx.ns}": not found`);
+    expect((await call('Get', { container_id: 'nope' }, null)).error?.code).toBe(9);
+
+    // A container with a snapshot and no task (ctr containers create prepares the snapshot).
+    expectOk(await fx.ctr(['containers', 'create', IMAGE, 'tw', 'sleep', '1000']), 'ctr containers create');
+    fx.ids.add('tw');
+    const noTask = await call('Get', { container_id: 'tw' });
+    expect(noTask.error?.code).toBe(5);
+    expect(noTask.error?.details).toBe('task tw: not found');
+
+    // No rootfs and no stdio in the request: the task runs on the container's snapshot, its output discarded.
+    const created = await call<{ container_id: string; pid: number }>('Create', { container_id: 'tw' });
+    expect(created.error?.details).toBeUndefined();
+    expect(created.response).toMatchObject({ container_id: 'tw' });
+    expect(created.response!.pid).toBeGreaterThan(1);
+    expect((await call('Create', { container_id: 'tw' })).error).toMatchObject({ code: 6, details: 'task tw: already exists' });
+    expect((await call<{ pid: number }>('Start', { container_id: 'tw' })).response?.pid).toBe(created.response!.pid);
+    expect(expectOk(await run('cat', [`/proc/${created.response!.pid}/cmdline`])).stdout.split('\0')[0]).toBe('sleep');
+
+    expect((await call('Exec', { container_id: 'tw', exec_id: '' })).error).toMatchObject({ code: 3, details: 'exec id cannot be empty: invalid argument' });
+    expect((await call('Checkpoint', { container_id: 'tw' })).error?.code).toBe(12);
+    expect((await call('Kill', { container_id: 'tw', exec_id: 'no-such-exec', signal: 9 })).error?.code).toBe(5);
+    expect((await call('Delete', { container_id: 'tw' })).error?.code).toBe(9);
+    // After all that the task is as it was, and berthd answers.
+    expect((await fx.tasks()).find((t) => t.TASK === 'tw')?.STATUS).toBe('RUNNING');
+
+    const waiting = call<{ exit_status: number }>('Wait', { container_id: 'tw' });
+    expect((await call('Kill', { container_id: 'tw', signal: 9 })).error).toBeUndefined();
+    expect((await waiting).response?.exit_status).toBe(137);
+    const deleted = await call<{ exit_status: number; pid: number }>('Delete', { container_id: 'tw' });
+    expect(deleted.response).toMatchObject({ exit_status: 137, pid: created.response!.pid });
+    expectOk(await fx.ctr(['containers', 'rm', 'tw']), 'ctr containers rm');
   });
 });
