@@ -56,6 +56,10 @@ describe.skipIf(skip !== undefined)(`ctr run and ctr tasks against berthd${skip 
     const failing = await fx.ctr(['tasks', 'exec', '--fifo-dir', fx.fifoDir, '--exec-id', 'e2', 't3', '/bin/sh', '-c', 'exit 5']);
     expect(failing.code, failing.stderr).toBe(5);
 
+    // Metrics come from the shim's cgroup stats (ctr prints a table of them).
+    const metrics = expectOk(await fx.ctr(['tasks', 'metrics', 't3']), 'ctr tasks metrics').stdout;
+    expect(metrics).toMatch(/memory\.usage_in_bytes\s+[1-9]\d*/);
+
     expectOk(await fx.ctr(['tasks', 'pause', 't3']), 'ctr tasks pause');
     expect((await fx.tasks()).find((t) => t.TASK === 't3')?.STATUS).toBe('PAUSED');
     expectOk(await fx.ctr(['tasks', 'resume', 't3']), 'ctr tasks resume');
@@ -216,5 +220,21 @@ describe.skipIf(skip !== undefined)(`ctr run and ctr tasks against berthd${skip 
     const deleted = await call<{ exit_status: number; pid: number }>('Delete', { container_id: 'tw' });
     expect(deleted.response).toMatchObject({ exit_status: 137, pid: created.response!.pid });
     expectOk(await fx.ctr(['containers', 'rm', 'tw']), 'ctr containers rm');
+  });
+
+  it('two Creates of one container at once: one task, the other AlreadyExists, nothing left over once it is deleted', async () => {
+    const call = <T>(method: string, request: unknown) => unaryCall<T>(fx.daemon.address, TASKS, method, request, { 'containerd-namespace': fx.ns });
+    expectOk(await fx.ctr(['containers', 'create', IMAGE, 'tc', 'sleep', '1000']), 'ctr containers create');
+    fx.ids.add('tc');
+    const before = leakCounts(fx);
+    const both = await Promise.all([call('Create', { container_id: 'tc' }), call('Create', { container_id: 'tc' })]);
+    expect(both.map((r) => r.error?.code ?? 0).sort()).toEqual([0, 6]);
+    expect((await fx.tasks()).filter((t) => t.TASK === 'tc')).toHaveLength(1);
+    expect((await call('Kill', { container_id: 'tc', signal: 9 })).error).toBeUndefined();
+    expect((await call<{ exit_status: number }>('Wait', { container_id: 'tc' })).response?.exit_status).toBe(137);
+    expect((await call('Delete', { container_id: 'tc' })).error).toBeUndefined();
+    await eventually('the shim to exit', () => (leakCounts(fx).shims.length === before.shims.length ? true : undefined), 5000);
+    expect(leakCounts(fx)).toEqual(before);
+    expectOk(await fx.ctr(['containers', 'rm', 'tc']), 'ctr containers rm');
   });
 });
