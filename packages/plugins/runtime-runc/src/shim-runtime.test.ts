@@ -1,5 +1,5 @@
 // Real shims (Debian's containerd-shim-runc-v2 driving runc), real mounts and cgroups; root only.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageCodec } from '@berth/api';
@@ -125,6 +125,18 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(leftovers(env)).toEqual({ shims: [], mounts: [], bundles: [], runc: [], sockets: [] });
   });
 
+  it('drains the shim\'s log FIFO into berthd\'s log', async () => {
+    const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const record = (msg: string, fields?: Record<string, unknown>) => void lines.push({ msg, ...(fields ? { fields } : {}) });
+    const log = { trace: record, debug: record, info: record, warn: record, error: record, child: () => log };
+    rt = await env.open({ shim_debug: true }, log);
+    const task = await create('c9', ['/bin/true']);
+    await task.start(ctx());
+    await task.wait(ctx());
+    await rt.delete(ctx(), 'c9');
+    await waitUntil(() => lines.some((l) => l.msg === 'shim' && /level=debug/.test(String(l.fields?.shim_log))), 10_000, 'shim debug lines');
+  });
+
   it('a command that does not exist fails Create clearly and leaves no shim, mount or bundle', async () => {
     const err = await expectFailure(create('c3', ['/no/such/command']), 'unknown');
     expect(err.message).toMatch(/no such file|not found|executable/i);
@@ -243,6 +255,8 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     const doomed = await create('r3', ['/bin/sleep', '1000']);
     await doomed.start(ctx());
     const livePid = await live.pid(ctx());
+    const logFifo = join(env.stateDir, env.namespace, 'r1', 'log');
+    const logInode = statSync(logFifo).ino;
     await rt.close(); // berthd goes away; the shims stay
     const [doomedShim] = shimPids(env.namespace, 'r3');
     process.kill(doomedShim!, 'SIGKILL'); // and one shim dies while it is away
@@ -254,6 +268,7 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(tasks.map((t) => t.id).sort()).toEqual(['r1', 'r2', 'r3']);
     const r1 = await rt.get(ctx(), 'r1');
     expect(r1.runtime).toBe('io.containerd.runc.v2');
+    expect(statSync(logFifo).ino).toBe(logInode); // reopened, never re-created
     expect(await r1.state(ctx())).toMatchObject({ status: 'running', pid: livePid });
     const r2 = await rt.get(ctx(), 'r2');
     expect(await r2.state(ctx())).toMatchObject({ status: 'stopped', exitStatus: 5 });
