@@ -302,6 +302,25 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(await rt.tasks(ctx())).toEqual([]);
   });
 
+  it('publishes an exit the shim could not deliver while berthd was down, and not one it could', async () => {
+    const lost = await create('l1', ['/bin/sh', '-c', 'sleep 1; exit 6']);
+    await lost.start(ctx());
+    const delivered = await create('l2', ['/bin/sh', '-c', 'exit 8']);
+    await delivered.start(ctx());
+    expect((await delivered.wait(ctx())).status).toBe(8); // seen (and recorded) while berthd was up
+    await rt.close();
+    await env.events.close(); // berthd is down: no events socket
+    await new Promise((r) => setTimeout(r, 2000)); // l1 exits meanwhile
+    const before = env.events.events.length;
+    rt = await env.open({}, undefined, { lostEventAfterMs: 0 });
+    const published = env.events.events.slice(before).filter((e) => e.source === 'runtime' && e.topic === '/tasks/exit');
+    expect(published.map((e) => e.event)).toEqual([expect.objectContaining({ container_id: 'l1', id: 'l1', exit_status: 6 })]);
+    expect(await (await rt.get(ctx(), 'l1')).state(ctx())).toMatchObject({ status: 'stopped', exitStatus: 6 });
+    await env.events.listen(env.ttrpcAddress);
+    expect((await rt.delete(ctx(), 'l1')).status).toBe(6);
+    expect((await rt.delete(ctx(), 'l2')).status).toBe(8);
+  });
+
   it('a stopped task whose shim is gone is still reported after another restart', async () => {
     const task = await create('t1', ['/bin/sh', '-c', 'exit 9']);
     await task.start(ctx());
