@@ -150,6 +150,26 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     await rt.delete(ctx(), 'c3');
   });
 
+  it('bad input fails with an error and leaves nothing behind, and the runtime keeps working', async () => {
+    const spec = ociSpec(env.namespace, 'b', ['/bin/true']);
+    const bad: [string, Partial<Parameters<ShimRuntime['create']>[2]>][] = [
+      ['b1', { spec: { typeUrl: spec.typeUrl, value: Buffer.from('{ not json') } }],
+      ['b2', { rootfs: [{ type: 'bind', source: join(env.dir, 'no-such-dir'), options: ['rbind', 'ro'] }] }],
+      ['b3', { io: { stdin: '', stdout: join(env.dir, 'no-such-dir', 'out'), stderr: join(env.dir, 'no-such-dir', 'err'), terminal: false } }],
+      ['b4', { runtimeOptions: { typeUrl: RUNC_OPTIONS_TYPE_URL, value: Buffer.from([0x0a, 0xff]) } }],
+    ];
+    for (const [id, extra] of bad) {
+      await expect(create(id, ['/bin/true'], extra), id).rejects.toThrow();
+      await expectFailure(rt.get(ctx(), id), 'not-found');
+    }
+    await waitUntil(() => shimPids(env.namespace).length === 0, 10_000, 'shim exit');
+    expect(leftovers(env)).toEqual({ shims: [], mounts: [], bundles: [], runc: [], sockets: [] });
+    const task = await create('b5', ['/bin/true']);
+    await task.start(ctx());
+    expect((await task.wait(ctx())).status).toBe(0);
+    await rt.delete(ctx(), 'b5');
+  });
+
   it('an unknown runtime fails before anything is made', async () => {
     await expectFailure(create('c4', ['/bin/true'], { runtime: 'io.containerd.nosuch.v1' }), 'not-found', 'containerd-shim-nosuch-v1');
     expect(leftovers(env).bundles).toEqual([]);
