@@ -104,6 +104,9 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     }
     await expectFailure(task.exec(ctx(), '../bad', { spec: jsonAny('x', processSpec(['true'])), io: NO_IO }), 'invalid-argument');
 
+    const stats = await task.stats(ctx());
+    expect(stats.typeUrl).toMatch(/cgroups/);
+    expect(stats.value.length).toBeGreaterThan(0);
     const pids = await task.pids(ctx());
     expect(pids.map((p) => p.pid)).toContain(await task.pid(ctx()));
 
@@ -240,6 +243,8 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(listed.map((t) => t.id)).toEqual(['c7']);
     await expectFailure(task.kill(ctx(), 9), 'not-found', 'c7');
     await expectFailure(task.pause(ctx()), 'failed-precondition', 'c7');
+    await expectFailure(task.stats(ctx()), 'not-found', 'c7'); // metrics skip it quietly
+    expect(await task.pids(ctx())).toEqual([]);
     // No runc container, no mount, no shim; the bundle stays with the exit until the task is deleted.
     const left = leftovers(env);
     expect({ shims: left.shims, mounts: left.mounts, runc: left.runc, sockets: left.sockets }).toEqual({ shims: [], mounts: [], runc: [], sockets: [] });
