@@ -123,3 +123,12 @@ describe('runShim', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
+
+describe('runtimeNameOf (the runtime a recovered task reports)', () => {
+  it('maps containerd-shim-<name>-<version> back to io.containerd.<name>.<version>, other binaries to their path', async () => {
+    const { runtimeNameOf } = await import('./shim-runtime.js');
+    expect(runtimeNameOf('/usr/bin/containerd-shim-runc-v2')).toBe('io.containerd.runc.v2');
+    expect(runtimeNameOf('/usr/bin/containerd-shim-runc-v1')).toBe('io.containerd.runc.v1');
+    expect(runtimeNameOf('/opt/my-shim')).toBe('/opt/my-shim');
+  });
+});

@@ -42,7 +42,14 @@ export interface ShimRuntimeOptions {
   readonly events: EventPublisher;
   /** `-publish-binary` (unused by the v2 shims). */
   readonly publishBinary?: string;
+  /**
+   * How old an exit found at recovery must be for the shim's own `/tasks/exit` to count as lost (the shim retries
+   * a failed event for about 21 s, then drops it). Default 30 s.
+   */
+  readonly lostEventAfterMs?: number;
 }
+
+const LOST_EVENT_AFTER_MS = 30_000;
 
 const NAMESPACE_KEY = 'containerd-namespace-ttrpc';
 
@@ -315,15 +322,17 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
     await this.removeDeadSocket(task.bundle);
     // No address: the shim is gone and cleaned up after (recovery then skips `delete`).
     await unlink(task.bundle.file(ADDRESS_FILE)).catch(() => undefined);
-    if (!seenLive) {
-      await publishEvent(this.o.events, task.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
-        container_id: task.id,
-        id: task.id,
-        pid: exit.pid,
-        exit_status: exit.status,
-        exited_at: toTimestamp(exit.exitedAt),
-      }).catch((err: unknown) => this.o.log.warn('cannot publish /tasks/exit', { id: task.id, error: err }));
-    }
+    if (!seenLive) await this.publishExit(task, exit);
+  }
+
+  private async publishExit(task: ShimTask, exit: Exit): Promise<void> {
+    await publishEvent(this.o.events, task.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
+      container_id: task.id,
+      id: task.id,
+      pid: exit.pid,
+      exit_status: exit.status,
+      exited_at: toTimestamp(exit.exitedAt),
+    }).catch((err: unknown) => this.o.log.warn('cannot publish /tasks/exit', { id: task.id, error: err }));
   }
 
   // --- recovery ---
@@ -358,12 +367,13 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
     const address = (await bundle.readText(ADDRESS_FILE))?.trim();
     const created = await bundle.exists(RUNTIME_FILE);
     const binary = recordedBinary || (await resolveShimBinary('io.containerd.runc.v2').catch(() => ''));
+    const runtime = runtimeNameOf(binary);
     const key = this.key(bundle.namespace, bundle.id);
 
     if (!address) {
       if (exit) {
         // A tombstone from an earlier run: its shim was cleaned up after; keep reporting its exit.
-        this.tasksByKey.set(key, this.newTask(bundle, binary, binary, undefined, { pid: exit.pid, exit }));
+        this.tasksByKey.set(key, this.newTask(bundle, runtime, binary, undefined, { pid: exit.pid, exit }));
         log.info('recovered a stopped task whose shim is gone', { exit_status: exit.status });
         return;
       }
@@ -382,7 +392,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       const api = client.service('containerd.task.v2.Task');
       const timeoutMs = this.o.config.load_timeout_ms;
       const connected = await api.Connect({ id: bundle.id }, { timeoutMs });
-      task = this.newTask(bundle, binary, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
+      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
       let state;
       try {
         state = await task.call('State', (a, o) => a.State({ id: bundle.id, exec_id: '' }, o), undefined, timeoutMs);
@@ -395,7 +405,14 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         return;
       }
       if (state.status === 'STOPPED') {
-        task.noteExit({ pid: state.pid || connected.task_pid, status: state.exit_status, exitedAt: fromTimestamp(state.exited_at) ?? new Date() }, true);
+        const stopped: Exit = { pid: state.pid || connected.task_pid, status: state.exit_status, exitedAt: fromTimestamp(state.exited_at) ?? new Date() };
+        task.noteExit(stopped, true);
+        // No record: no berthd saw this exit. Old enough, the shim has given its /tasks/exit up (it found no
+        // events socket while berthd was down): publish it, so that subscribers learn of it after all.
+        if (!exit && Date.now() - stopped.exitedAt.getTime() > (this.o.lostEventAfterMs ?? LOST_EVENT_AFTER_MS)) {
+          log.info('publishing the exit the shim could not deliver while berthd was down', { exit_status: stopped.status });
+          await this.publishExit(task, stopped);
+        }
       }
       task.watchExit();
       this.tasksByKey.set(key, task);
@@ -419,7 +436,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         await bundle.delete();
         return;
       }
-      const dead = this.newTask(bundle, binary, binary, undefined, { pid: deleted?.pid ?? exit?.pid ?? 0, ...(exit ? { exit } : {}) });
+      const dead = this.newTask(bundle, runtime, binary, undefined, { pid: deleted?.pid ?? exit?.pid ?? 0, ...(exit ? { exit } : {}) });
       this.tasksByKey.set(key, dead);
       await this.buryTask(dead, deleted);
     }
@@ -440,6 +457,15 @@ async function dirNames(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * The runtime name a recovered task reports: `io.containerd.<name>.<version>` for a `containerd-shim-<name>-<version>`
+ * binary (the name it was most likely created with), the binary's path otherwise.
+ */
+export function runtimeNameOf(binary: string): string {
+  const m = /(?:^|\/)containerd-shim-([A-Za-z0-9_]+)-(v[0-9]+)$/.exec(binary);
+  return m ? `io.containerd.${m[1]}.${m[2]}` : binary;
 }
 
 /** Whether something accepts connections on a unix socket (a live shim). */

@@ -142,10 +142,13 @@ export class ShimTask implements Task {
 
   private attach(conn: ShimConnection): void {
     this.conn = conn;
-    this.disconnected = conn.client.done.then(async () => {
-      if (this.intentional) return;
-      await this.host.shimLost(this);
-    });
+    // Never rejects: nothing may reach the event loop unhandled from a shim going away.
+    this.disconnected = conn.client.done
+      .then(async () => {
+        if (this.intentional) return;
+        await this.host.shimLost(this);
+      })
+      .catch(() => undefined);
   }
 
   /** Starts the background Wait that records the init exit when it happens (also while nobody waits). */
@@ -346,6 +349,7 @@ export class ShimTask implements Task {
   }
 
   async stats(ctx: OpContext): Promise<AnyValue> {
+    if (!this.conn) throw new NotFoundError(`${this.label}: stats: its shim is gone: not found`);
     const r = await this.call('Stats', (api, o) => api.Stats({ id: this.id }, o), ctx);
     if (!r.stats) throw new NotFoundError(`${this.label}: the shim returned no stats: not found`);
     return { typeUrl: r.stats.type_url, value: Buffer.from(r.stats.value) };
