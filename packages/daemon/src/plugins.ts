@@ -5,6 +5,7 @@ import differWalkingPlugin from '@berth/plugin-differ-walking';
 import extensionsJsonPlugin from '@berth/plugin-extensions-json';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
 import containersServicePlugin from '@berth/plugin-services-containers';
@@ -19,6 +20,7 @@ import leasesServicePlugin from '@berth/plugin-services-leases';
 import namespacesServicePlugin from '@berth/plugin-services-namespaces';
 import snapshotsServicePlugin from '@berth/plugin-services-snapshots';
 import streamingServicePlugin from '@berth/plugin-services-streaming';
+import tasksServicePlugin from '@berth/plugin-services-tasks';
 import transferServicePlugin from '@berth/plugin-services-transfer';
 import versionServicePlugin from '@berth/plugin-services-version';
 
@@ -29,6 +31,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   extensionsJsonPlugin,
   metadataLmdbPlugin,
   exchangePlugin,
+  runtimeRuncPlugin,
   streamManagerPlugin,
   gcSchedulerPlugin,
   differWalkingPlugin,
@@ -44,6 +47,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   namespacesServicePlugin,
   snapshotsServicePlugin,
   streamingServicePlugin,
+  tasksServicePlugin,
   transferServicePlugin,
   versionServicePlugin,
 ];

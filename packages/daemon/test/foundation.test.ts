@@ -48,6 +48,7 @@ describe.skipIf(!hasRoot() || !hasCtr())('berthd with ctr', () => {
       'io.containerd.grpc.v1.events',
       'io.containerd.grpc.v1.version',
       'io.containerd.grpc.v1.healthcheck',
+      'io.containerd.runtime.v2.task',
     ]) {
       expect(byUri[uri], uri).toBe('ok');
     }

@@ -1,0 +1,154 @@
+// The shim binary as containerd runs it (runtime/v2/binary.go, shim/util.go): which file a runtime name means,
+// the arguments and environment of `start` and `delete`, and running them with a deadline.
+import { spawn } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { DeadlineExceededError, InvalidArgumentError, NotFoundError, UnknownError } from '@berth/core';
+
+/**
+ * containerd's shim binary name for a runtime name: the last two dot-separated parts, so `io.containerd.runc.v2`
+ * is `containerd-shim-runc-v2`. Undefined when the name has fewer than two parts.
+ */
+export function shimBinaryName(runtime: string): string | undefined {
+  const parts = runtime.split('.');
+  if (parts.length < 2) return undefined;
+  const name = parts[parts.length - 2]!;
+  const version = parts[parts.length - 1]!;
+  if (!name || !version || /[/\s]/.test(name + version)) return undefined;
+  return `containerd-shim-${name}-${version}`;
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    if (!s.isFile()) return false;
+    await access(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The shim binary of a runtime: an absolute path as it is (it must exist), otherwise containerd's name for the
+ * runtime looked up on PATH. NotFound when nothing is installed, InvalidArgument for a name that maps to none.
+ */
+export async function resolveShimBinary(runtime: string, path = process.env.PATH ?? ''): Promise<string> {
+  if (!runtime) throw new InvalidArgumentError('no runtime name');
+  if (isAbsolute(runtime)) {
+    if (!(await isExecutableFile(runtime))) throw new NotFoundError(`runtime binary ${runtime} is not an executable file`);
+    return runtime;
+  }
+  const name = shimBinaryName(runtime);
+  if (!name) {
+    throw new InvalidArgumentError(
+      `invalid runtime name ${JSON.stringify(runtime)}: it should look like io.containerd.runc.v2 or be the absolute path of a shim binary`,
+    );
+  }
+  for (const dir of path.split(delimiter)) {
+    if (!dir || !isAbsolute(dir)) continue;
+    const candidate = join(dir, name);
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  throw new NotFoundError(`runtime ${JSON.stringify(runtime)}: shim binary ${name} is not installed (not on PATH)`);
+}
+
+export interface ShimCommand {
+  /** The shim binary (absolute). */
+  readonly binary: string;
+  readonly namespace: string;
+  readonly id: string;
+  /** berthd's gRPC socket path: the shim only hashes it into its socket name. */
+  readonly grpcAddress: string;
+  /** Where the shim forwards its events (`<grpc address>.ttrpc`). */
+  readonly ttrpcAddress: string;
+  /** `-publish-binary`: accepted and unused by the v2 shims. */
+  readonly publishBinary: string;
+  readonly bundle: string;
+  readonly debug?: boolean;
+}
+
+/** `start`'s arguments, in containerd's order. */
+export function startArgs(c: ShimCommand): string[] {
+  return [
+    '-namespace', c.namespace,
+    '-address', c.grpcAddress,
+    '-publish-binary', c.publishBinary,
+    '-id', c.id,
+    ...(c.debug ? ['-debug'] : []),
+    'start',
+  ];
+}
+
+/** `delete`'s arguments: the cleanup of a shim that is gone. */
+export function deleteArgs(c: ShimCommand): string[] {
+  return ['-namespace', c.namespace, '-address', c.grpcAddress, '-publish-binary', c.publishBinary, '-id', c.id, '-bundle', c.bundle, 'delete'];
+}
+
+/** berthd's environment plus what containerd adds (GOMAXPROCS=2, TTRPC_ADDRESS). */
+export function shimEnv(c: ShimCommand, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...base, GOMAXPROCS: '2', TTRPC_ADDRESS: c.ttrpcAddress };
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+/**
+ * Runs the shim binary with cwd = the bundle, `input` written to stdin and stdin then closed (the `start`
+ * subcommand reads stdin to its end: left open, it never exits). The process gets its own process group
+ * (containerd's Setpgid), so the shim it forks never shares berthd's. After `timeoutMs` the process is killed
+ * and the call fails with DeadlineExceeded.
+ */
+export function runShim(c: ShimCommand, args: readonly string[], input: Uint8Array | undefined, timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(c.binary, args, {
+      cwd: c.bundle,
+      env: shimEnv(c),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      reject(new DeadlineExceededError(`shim ${c.binary} ${args.at(-1)} for ${c.namespace}/${c.id} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdin.on('error', () => undefined); // EPIPE when the binary exits without reading
+    child.once('error', (e) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new UnknownError(`cannot run shim ${c.binary} for ${c.namespace}/${c.id}: ${e.message}`, { cause: e }));
+    });
+    child.once('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+    if (input && input.length > 0) child.stdin.write(input);
+    child.stdin.end();
+  });
+}
+
+/** The socket path of a shim address (`unix:///run/containerd/s/<hash>`, or a bare path). */
+export function socketPathOf(address: string): string {
+  const trimmed = address.trim();
+  if (trimmed.startsWith('unix://')) return trimmed.slice('unix://'.length);
+  if (isAbsolute(trimmed)) return trimmed;
+  throw new InvalidArgumentError(`shim address ${JSON.stringify(trimmed)} is not a unix socket`);
+}
