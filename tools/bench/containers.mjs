@@ -14,7 +14,9 @@
 //    every answer is checked to be exactly the matching set. Target: the extension query flat across sizes.
 //
 //   node tools/bench/containers.mjs [--count 2000] [--rounds 7] [--sizes 1000,10000,100000] [--matching 100]
-//                                   [--only compare|query]
+//                                   [--only compare|query] [--berthd-cpu-prof DIR]
+//
+// `--berthd-cpu-prof DIR` writes each berthd's --cpu-prof profile there when it stops.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +32,8 @@ const ROUNDS = Number(arg('rounds', '7'));
 const SIZES = arg('sizes', '1000,10000,100000').split(',').map(Number);
 const MATCHING = Number(arg('matching', '100'));
 const ONLY = arg('only', '');
+const CPU_PROF = arg('berthd-cpu-prof', '');
+const berthdOptions = { nodeArgs: CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [] };
 requireDaemons();
 const { BerthClient } = await import(new URL('../../packages/client/dist/index.js', import.meta.url).href);
 const { ServiceNames } = await import(new URL('../../packages/api/dist/index.js', import.meta.url).href);
@@ -125,7 +129,7 @@ try {
 }
 
 async function compare() {
-  const daemons = [await startBerthd(join(dir, 'berthd')), await startContainerd(join(dir, 'containerd'))];
+  const daemons = [await startBerthd(join(dir, 'berthd'), berthdOptions), await startContainerd(join(dir, 'containerd'))];
   live.push(...daemons);
   const requests = Array.from({ length: COUNT }, (_, i) => {
     const id = `c-${String(i).padStart(6, '0')}`;
@@ -167,7 +171,7 @@ async function compare() {
 }
 
 async function query() {
-  const d = await startBerthd(join(dir, 'berthd-query'));
+  const d = await startBerthd(join(dir, 'berthd-query'), berthdOptions);
   live.push(d);
   const client = new BerthClient({ address: d.sock, namespace: NS, timeoutMs: 120_000 });
   try {
