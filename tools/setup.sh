@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 # has no zstd); without them it falls back to zlib for gzip and refuses zstd layers.
 # busybox-static, umoci, skopeo, apache2-utils (htpasswd: bcrypt entries), openssl (the token server's certificate):
 # the test images (tools/images), their reference trees and the registry harness's auth modes.
+# golang-go: builds the containerd 1.6 Go client (from golang-github-containerd-containerd-dev, whose dependencies
+# are every package the client imports) offline in GOPATH mode for packages/daemon/test/go-client.ts.
 # runc, crun, containerd (for containerd-shim-runc-v2 and ctr): the runtime plugin's shims; crun stands in for runc.
-APT_PACKAGES=(runc crun containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev attr isal pigz zstd apache2-utils openssl)
+APT_PACKAGES=(runc crun containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev golang-go attr isal pigz zstd apache2-utils openssl)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

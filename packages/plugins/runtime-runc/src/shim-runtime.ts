@@ -42,7 +42,14 @@ export interface ShimRuntimeOptions {
   readonly events: EventPublisher;
   /** `-publish-binary` (unused by the v2 shims). */
   readonly publishBinary?: string;
+  /**
+   * How old an exit found at recovery must be for the shim's own `/tasks/exit` to count as lost (the shim retries
+   * a failed event for about 21 s, then drops it). Default 30 s.
+   */
+  readonly lostEventAfterMs?: number;
 }
+
+const LOST_EVENT_AFTER_MS = 30_000;
 
 const NAMESPACE_KEY = 'containerd-namespace-ttrpc';
 
@@ -315,15 +322,17 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
     await this.removeDeadSocket(task.bundle);
     // No address: the shim is gone and cleaned up after (recovery then skips `delete`).
     await unlink(task.bundle.file(ADDRESS_FILE)).catch(() => undefined);
-    if (!seenLive) {
-      await publishEvent(this.o.events, task.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
-        container_id: task.id,
-        id: task.id,
-        pid: exit.pid,
-        exit_status: exit.status,
-        exited_at: toTimestamp(exit.exitedAt),
-      }).catch((err: unknown) => this.o.log.warn('cannot publish /tasks/exit', { id: task.id, error: err }));
-    }
+    if (!seenLive) await this.publishExit(task, exit);
+  }
+
+  private async publishExit(task: ShimTask, exit: Exit): Promise<void> {
+    await publishEvent(this.o.events, task.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
+      container_id: task.id,
+      id: task.id,
+      pid: exit.pid,
+      exit_status: exit.status,
+      exited_at: toTimestamp(exit.exitedAt),
+    }).catch((err: unknown) => this.o.log.warn('cannot publish /tasks/exit', { id: task.id, error: err }));
   }
 
   // --- recovery ---
@@ -396,7 +405,14 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         return;
       }
       if (state.status === 'STOPPED') {
-        task.noteExit({ pid: state.pid || connected.task_pid, status: state.exit_status, exitedAt: fromTimestamp(state.exited_at) ?? new Date() }, true);
+        const stopped: Exit = { pid: state.pid || connected.task_pid, status: state.exit_status, exitedAt: fromTimestamp(state.exited_at) ?? new Date() };
+        task.noteExit(stopped, true);
+        // No record: no berthd saw this exit. Old enough, the shim has given its /tasks/exit up (it found no
+        // events socket while berthd was down): publish it, so that subscribers learn of it after all.
+        if (!exit && Date.now() - stopped.exitedAt.getTime() > (this.o.lostEventAfterMs ?? LOST_EVENT_AFTER_MS)) {
+          log.info('publishing the exit the shim could not deliver while berthd was down', { exit_status: stopped.status });
+          await this.publishExit(task, stopped);
+        }
       }
       task.watchExit();
       this.tasksByKey.set(key, task);

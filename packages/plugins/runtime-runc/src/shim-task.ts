@@ -349,6 +349,7 @@ export class ShimTask implements Task {
   }
 
   async stats(ctx: OpContext): Promise<AnyValue> {
+    if (!this.conn) throw new NotFoundError(`${this.label}: stats: its shim is gone: not found`);
     const r = await this.call('Stats', (api, o) => api.Stats({ id: this.id }, o), ctx);
     if (!r.stats) throw new NotFoundError(`${this.label}: the shim returned no stats: not found`);
     return { typeUrl: r.stats.type_url, value: Buffer.from(r.stats.value) };
