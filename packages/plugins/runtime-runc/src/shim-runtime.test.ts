@@ -333,9 +333,10 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     const delivered = await create('l2', ['/bin/sh', '-c', 'exit 8']);
     await delivered.start(ctx());
     expect((await delivered.wait(ctx())).status).toBe(8); // seen (and recorded) while berthd was up
+    const lostPid = await lost.pid(ctx());
     await rt.close();
     await env.events.close(); // berthd is down: no events socket
-    await new Promise((r) => setTimeout(r, 2000)); // l1 exits meanwhile
+    await waitUntil(() => !existsSync(`/proc/${lostPid}`), 30_000, 'l1 exit'); // l1 exits meanwhile (its shim reaps it)
     const before = env.events.events.length;
     rt = await env.open({}, undefined, { lostEventAfterMs: 0 });
     const published = env.events.events.slice(before).filter((e) => e.source === 'runtime' && e.topic === '/tasks/exit');

@@ -134,11 +134,11 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         }
         const address = started.stdout.toString().trim();
         client = await this.connect(bundle, address);
-        await writeFile(bundle.file(SHIM_BINARY_FILE), binary, { mode: 0o600 });
         const api = client.service('containerd.task.v2.Task');
         const task = this.newTask(bundle, options.runtime, binary, { client, api, log }, { pid: 0 });
         let pid: number;
         try {
+          await writeFile(bundle.file(SHIM_BINARY_FILE), binary, { mode: 0o600 });
           const r = await task.call(
             'Create',
             (a, o) =>
@@ -193,6 +193,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   private async abandon(task: ShimTask): Promise<void> {
     await task.deleteInit().catch(() => undefined);
     await task.shutdown().catch(() => undefined);
+    await task.beforeRemoval();
     await this.runDelete(task.bundle, task.shimBinary).catch((err: unknown) =>
       this.o.log.warn('cleaning up after a failed create', { namespace: task.namespace, id: task.id, error: err }),
     );
@@ -231,6 +232,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         throw error;
       }
       await task.shutdown();
+      await task.beforeRemoval();
       await task.bundle.delete().catch((err: unknown) => this.o.log.error('failed to delete bundle', { namespace: task.namespace, id: task.id, error: err }));
       this.tasksByKey.delete(key);
       if (error) throw error;
@@ -243,6 +245,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   /** A tombstone's delete: its shim is long gone, so berth publishes the `/tasks/delete` the shim would have. */
   private async deleteTombstone(task: ShimTask): Promise<Exit> {
     const exit = task.knownExit ?? { pid: task.cachedPid, status: 255, exitedAt: new Date() };
+    await task.beforeRemoval();
     await task.bundle.delete();
     this.tasksByKey.delete(this.key(task.namespace, task.id));
     await publishEvent(this.o.events, task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', {
