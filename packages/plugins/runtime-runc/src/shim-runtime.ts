@@ -10,6 +10,7 @@ import {
   NotFoundError,
   UnknownError,
   errorFromErrdef,
+  isDeadlineExceeded,
   isNotFound,
   validateIdentifier,
   type CreateTaskOptions,
@@ -394,8 +395,9 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       shimLog = await ShimLog.open(bundle.file(LOG_FIFO), log);
       const api = client.service('containerd.task.v2.Task');
       const timeoutMs = this.o.config.load_timeout_ms;
-      const connected = await api.Connect({ id: bundle.id }, { timeoutMs });
-      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
+      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: exit?.pid ?? 0, ...(exit ? { exit } : {}) });
+      const connected = await task.call('Connect', (a, o) => a.Connect({ id: bundle.id }, o), undefined, timeoutMs);
+      task.setInitPid(connected.task_pid);
       let state;
       try {
         state = await task.call('State', (a, o) => a.State({ id: bundle.id, exec_id: '' }, o), undefined, timeoutMs);
@@ -421,6 +423,14 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       this.tasksByKey.set(key, task);
       log.info('reconnected to shim', { status: state.status, pid: state.pid });
     } catch (err) {
+      if (task && isDeadlineExceeded(err) && !client?.closed) {
+        // Connected, but slow to answer (a loaded host): the shim lives, and cleaning up after it would kill its
+        // container (containerd does). Keep it; its calls have their deadlines.
+        log.warn('shim is slow to answer; keeping it', { error: err });
+        task.watchExit();
+        this.tasksByKey.set(key, task);
+        return;
+      }
       if (task) await task.detach().catch(() => undefined);
       else {
         shimLog?.close();
