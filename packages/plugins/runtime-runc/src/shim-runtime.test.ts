@@ -223,10 +223,36 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     } finally {
       process.kill(shim!, 'SIGCONT');
     }
+    // The shim answers again (back on the default deadlines, so that a loaded machine does not trip them).
+    await rt.close();
+    rt = await env.open();
+    const again = await rt.get(ctx(), 'c6');
+    expect((await again.state(ctx())).status).toBe('running');
+    await again.kill(ctx(), 9);
+    await again.wait(ctx());
+    await rt.delete(ctx(), 'c6');
+  });
+
+  it('a shim that is slow to answer at recovery is kept, not cleaned up (which would kill its container)', async () => {
+    const created = await create('c10', ['/bin/sleep', '1000']);
+    await created.start(ctx());
+    await rt.close();
+    const [shim] = shimPids(env.namespace, 'c10');
+    process.kill(shim!, 'SIGSTOP');
+    try {
+      await waitUntil(() => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${shim}/stat`, 'utf8')), 5000, 'shim stopped');
+      rt = await env.open({ load_timeout_ms: 300 });
+      expect((await rt.tasks(ctx())).map((t) => t.id)).toEqual(['c10']);
+    } finally {
+      process.kill(shim!, 'SIGCONT');
+    }
+    const task = await rt.get(ctx(), 'c10');
     expect((await task.state(ctx())).status).toBe('running');
     await task.kill(ctx(), 9);
-    await task.wait(ctx());
-    await rt.delete(ctx(), 'c6');
+    expect((await task.wait(ctx())).status).toBe(137);
+    await rt.delete(ctx(), 'c10');
+    await waitUntil(() => shimPids(env.namespace).length === 0, 10_000, 'shim exit');
+    expect(leftovers(env)).toEqual({ shims: [], mounts: [], bundles: [], runc: [], sockets: [] });
   });
 
   it('a shim killed with SIGKILL: Wait ends, the task is cleaned up and kept as stopped until deleted', async () => {
@@ -333,9 +359,10 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     const delivered = await create('l2', ['/bin/sh', '-c', 'exit 8']);
     await delivered.start(ctx());
     expect((await delivered.wait(ctx())).status).toBe(8); // seen (and recorded) while berthd was up
+    const lostPid = await lost.pid(ctx());
     await rt.close();
     await env.events.close(); // berthd is down: no events socket
-    await new Promise((r) => setTimeout(r, 2000)); // l1 exits meanwhile
+    await waitUntil(() => !existsSync(`/proc/${lostPid}`), 30_000, 'l1 exit'); // l1 exits meanwhile (its shim reaps it)
     const before = env.events.events.length;
     rt = await env.open({}, undefined, { lostEventAfterMs: 0 });
     const published = env.events.events.slice(before).filter((e) => e.source === 'runtime' && e.topic === '/tasks/exit');

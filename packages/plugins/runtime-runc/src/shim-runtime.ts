@@ -10,6 +10,7 @@ import {
   NotFoundError,
   UnknownError,
   errorFromErrdef,
+  isDeadlineExceeded,
   isNotFound,
   validateIdentifier,
   type CreateTaskOptions,
@@ -134,11 +135,11 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         }
         const address = started.stdout.toString().trim();
         client = await this.connect(bundle, address);
-        await writeFile(bundle.file(SHIM_BINARY_FILE), binary, { mode: 0o600 });
         const api = client.service('containerd.task.v2.Task');
         const task = this.newTask(bundle, options.runtime, binary, { client, api, log }, { pid: 0 });
         let pid: number;
         try {
+          await writeFile(bundle.file(SHIM_BINARY_FILE), binary, { mode: 0o600 });
           const r = await task.call(
             'Create',
             (a, o) =>
@@ -193,6 +194,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   private async abandon(task: ShimTask): Promise<void> {
     await task.deleteInit().catch(() => undefined);
     await task.shutdown().catch(() => undefined);
+    await task.beforeRemoval();
     await this.runDelete(task.bundle, task.shimBinary).catch((err: unknown) =>
       this.o.log.warn('cleaning up after a failed create', { namespace: task.namespace, id: task.id, error: err }),
     );
@@ -231,6 +233,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         throw error;
       }
       await task.shutdown();
+      await task.beforeRemoval();
       await task.bundle.delete().catch((err: unknown) => this.o.log.error('failed to delete bundle', { namespace: task.namespace, id: task.id, error: err }));
       this.tasksByKey.delete(key);
       if (error) throw error;
@@ -243,6 +246,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   /** A tombstone's delete: its shim is long gone, so berth publishes the `/tasks/delete` the shim would have. */
   private async deleteTombstone(task: ShimTask): Promise<Exit> {
     const exit = task.knownExit ?? { pid: task.cachedPid, status: 255, exitedAt: new Date() };
+    await task.beforeRemoval();
     await task.bundle.delete();
     this.tasksByKey.delete(this.key(task.namespace, task.id));
     await publishEvent(this.o.events, task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', {
@@ -391,8 +395,9 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       shimLog = await ShimLog.open(bundle.file(LOG_FIFO), log);
       const api = client.service('containerd.task.v2.Task');
       const timeoutMs = this.o.config.load_timeout_ms;
-      const connected = await api.Connect({ id: bundle.id }, { timeoutMs });
-      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
+      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: exit?.pid ?? 0, ...(exit ? { exit } : {}) });
+      const connected = await task.call('Connect', (a, o) => a.Connect({ id: bundle.id }, o), undefined, timeoutMs);
+      task.setInitPid(connected.task_pid);
       let state;
       try {
         state = await task.call('State', (a, o) => a.State({ id: bundle.id, exec_id: '' }, o), undefined, timeoutMs);
@@ -418,6 +423,14 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       this.tasksByKey.set(key, task);
       log.info('reconnected to shim', { status: state.status, pid: state.pid });
     } catch (err) {
+      if (task && isDeadlineExceeded(err) && !client?.closed) {
+        // Connected, but slow to answer (a loaded host): the shim lives, and cleaning up after it would kill its
+        // container (containerd does). Keep it; its calls have their deadlines.
+        log.warn('shim is slow to answer; keeping it', { error: err });
+        task.watchExit();
+        this.tasksByKey.set(key, task);
+        return;
+      }
       if (task) await task.detach().catch(() => undefined);
       else {
         shimLog?.close();
