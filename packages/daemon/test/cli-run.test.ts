@@ -4,7 +4,7 @@
 // (script), --user/--env/--memory in the process, and the stored spec next to the one Debian's ctr makes.
 // Build first (the daemon and the CLI). Needs root, runc and the shim.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,10 @@ describe.skipIf(!ready)('berth run and berth tasks against berthd', { timeout: 1
     }
     await daemon?.stop();
     if (work) await rm(work, { recursive: true, force: true });
+    // runc removes /<ns>/<id> but leaves the namespace's (empty) parent cgroup in every hierarchy, as under containerd.
+    for (const h of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+      for (const dir of [join('/sys/fs/cgroup', h, ns), join('/sys/fs/cgroup', ns)]) await rmdir(dir).catch(() => undefined);
+    }
   });
 
   it('run --rm prints the output, exits 0 and leaves no container, task, FIFO or mount behind', async () => {
