@@ -128,6 +128,22 @@ describe.skipIf(!ready)('berth run and berth tasks against berthd', { timeout: 1
     expect(await readdir(fifoDir)).toEqual([]);
   });
 
+  it('tasks attach copies a detached task\'s output and exits with its status; tasks start runs a created container', async () => {
+    await ok(runArgs('-d', IMAGE, 'a1', 'sh', '-c', 'read line; echo "got $line"; exit 7'));
+    const attached = await berth(['tasks', 'attach', 'a1'], 'through attach\n');
+    expect(attached.code, attached.stderr).toBe(7);
+    expect(attached.stdout).toBe('got through attach\n');
+    await ok(['tasks', 'rm', 'a1']);
+    await ok(['containers', 'rm', 'a1']);
+    await ok(['containers', 'create', IMAGE, 's1', 'sh', '-c', 'echo started; exit 2']);
+    const started = await berth(['tasks', 'start', '--fifo-dir', fifoDir, 's1']);
+    expect(started.code, started.stderr).toBe(2);
+    expect(started.stdout).toBe('started\n');
+    expect(await tasks()).toEqual([]);
+    await ok(['containers', 'rm', 's1']);
+    expect(await readdir(fifoDir)).toEqual([]);
+  });
+
   it('-t runs the process on a terminal (under a pty) and still propagates the exit code', async () => {
     const line = [process.execPath, CLI_MAIN, '--address', daemon.address, '-n', ns, ...runArgs('-t', '--rm', IMAGE, 't1', 'sh', '-c', "'tty; exit 4'")].join(' ');
     const r = await run('script', ['-qec', line, '/dev/null'], { timeoutMs: 120_000 });
