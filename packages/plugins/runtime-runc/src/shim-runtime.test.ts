@@ -1,5 +1,5 @@
 // Real shims (Debian's containerd-shim-runc-v2 driving runc), real mounts and cgroups; root only.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { messageCodec } from '@berth/api';
@@ -104,6 +104,9 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     }
     await expectFailure(task.exec(ctx(), '../bad', { spec: jsonAny('x', processSpec(['true'])), io: NO_IO }), 'invalid-argument');
 
+    const stats = await task.stats(ctx());
+    expect(stats.typeUrl).toMatch(/cgroups/);
+    expect(stats.value.length).toBeGreaterThan(0);
     const pids = await task.pids(ctx());
     expect(pids.map((p) => p.pid)).toContain(await task.pid(ctx()));
 
@@ -125,6 +128,18 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(leftovers(env)).toEqual({ shims: [], mounts: [], bundles: [], runc: [], sockets: [] });
   });
 
+  it('drains the shim\'s log FIFO into berthd\'s log', async () => {
+    const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const record = (msg: string, fields?: Record<string, unknown>) => void lines.push({ msg, ...(fields ? { fields } : {}) });
+    const log = { trace: record, debug: record, info: record, warn: record, error: record, child: () => log };
+    rt = await env.open({ shim_debug: true }, log);
+    const task = await create('c9', ['/bin/true']);
+    await task.start(ctx());
+    await task.wait(ctx());
+    await rt.delete(ctx(), 'c9');
+    await waitUntil(() => lines.some((l) => l.msg === 'shim' && /level=debug/.test(String(l.fields?.shim_log))), 10_000, 'shim debug lines');
+  });
+
   it('a command that does not exist fails Create clearly and leaves no shim, mount or bundle', async () => {
     const err = await expectFailure(create('c3', ['/no/such/command']), 'unknown');
     expect(err.message).toMatch(/no such file|not found|executable/i);
@@ -136,6 +151,26 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     await task.start(ctx());
     expect((await task.wait(ctx())).status).toBe(0);
     await rt.delete(ctx(), 'c3');
+  });
+
+  it('bad input fails with an error and leaves nothing behind, and the runtime keeps working', async () => {
+    const spec = ociSpec(env.namespace, 'b', ['/bin/true']);
+    const bad: [string, Partial<Parameters<ShimRuntime['create']>[2]>][] = [
+      ['b1', { spec: { typeUrl: spec.typeUrl, value: Buffer.from('{ not json') } }],
+      ['b2', { rootfs: [{ type: 'bind', source: join(env.dir, 'no-such-dir'), options: ['rbind', 'ro'] }] }],
+      ['b3', { io: { stdin: '', stdout: join(env.dir, 'no-such-dir', 'out'), stderr: join(env.dir, 'no-such-dir', 'err'), terminal: false } }],
+      ['b4', { runtimeOptions: { typeUrl: RUNC_OPTIONS_TYPE_URL, value: Buffer.from([0x0a, 0xff]) } }],
+    ];
+    for (const [id, extra] of bad) {
+      await expect(create(id, ['/bin/true'], extra), id).rejects.toThrow();
+      await expectFailure(rt.get(ctx(), id), 'not-found');
+    }
+    await waitUntil(() => shimPids(env.namespace).length === 0, 10_000, 'shim exit');
+    expect(leftovers(env)).toEqual({ shims: [], mounts: [], bundles: [], runc: [], sockets: [] });
+    const task = await create('b5', ['/bin/true']);
+    await task.start(ctx());
+    expect((await task.wait(ctx())).status).toBe(0);
+    await rt.delete(ctx(), 'b5');
   });
 
   it('an unknown runtime fails before anything is made', async () => {
@@ -188,10 +223,36 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     } finally {
       process.kill(shim!, 'SIGCONT');
     }
+    // The shim answers again (back on the default deadlines, so that a loaded machine does not trip them).
+    await rt.close();
+    rt = await env.open();
+    const again = await rt.get(ctx(), 'c6');
+    expect((await again.state(ctx())).status).toBe('running');
+    await again.kill(ctx(), 9);
+    await again.wait(ctx());
+    await rt.delete(ctx(), 'c6');
+  });
+
+  it('a shim that is slow to answer at recovery is kept, not cleaned up (which would kill its container)', async () => {
+    const created = await create('c10', ['/bin/sleep', '1000']);
+    await created.start(ctx());
+    await rt.close();
+    const [shim] = shimPids(env.namespace, 'c10');
+    process.kill(shim!, 'SIGSTOP');
+    try {
+      await waitUntil(() => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${shim}/stat`, 'utf8')), 5000, 'shim stopped');
+      rt = await env.open({ load_timeout_ms: 300 });
+      expect((await rt.tasks(ctx())).map((t) => t.id)).toEqual(['c10']);
+    } finally {
+      process.kill(shim!, 'SIGCONT');
+    }
+    const task = await rt.get(ctx(), 'c10');
     expect((await task.state(ctx())).status).toBe('running');
     await task.kill(ctx(), 9);
-    await task.wait(ctx());
-    await rt.delete(ctx(), 'c6');
+    expect((await task.wait(ctx())).status).toBe(137);
+    await rt.delete(ctx(), 'c10');
+    await waitUntil(() => shimPids(env.namespace).length === 0, 10_000, 'shim exit');
+    expect(leftovers(env)).toEqual({ shims: [], mounts: [], bundles: [], runc: [], sockets: [] });
   });
 
   it('a shim killed with SIGKILL: Wait ends, the task is cleaned up and kept as stopped until deleted', async () => {
@@ -208,6 +269,8 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(listed.map((t) => t.id)).toEqual(['c7']);
     await expectFailure(task.kill(ctx(), 9), 'not-found', 'c7');
     await expectFailure(task.pause(ctx()), 'failed-precondition', 'c7');
+    await expectFailure(task.stats(ctx()), 'not-found', 'c7'); // metrics skip it quietly
+    expect(await task.pids(ctx())).toEqual([]);
     // No runc container, no mount, no shim; the bundle stays with the exit until the task is deleted.
     const left = leftovers(env);
     expect({ shims: left.shims, mounts: left.mounts, runc: left.runc, sockets: left.sockets }).toEqual({ shims: [], mounts: [], runc: [], sockets: [] });
@@ -243,6 +306,8 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     const doomed = await create('r3', ['/bin/sleep', '1000']);
     await doomed.start(ctx());
     const livePid = await live.pid(ctx());
+    const logFifo = join(env.stateDir, env.namespace, 'r1', 'log');
+    const logInode = statSync(logFifo).ino;
     await rt.close(); // berthd goes away; the shims stay
     const [doomedShim] = shimPids(env.namespace, 'r3');
     process.kill(doomedShim!, 'SIGKILL'); // and one shim dies while it is away
@@ -254,6 +319,7 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     expect(tasks.map((t) => t.id).sort()).toEqual(['r1', 'r2', 'r3']);
     const r1 = await rt.get(ctx(), 'r1');
     expect(r1.runtime).toBe('io.containerd.runc.v2');
+    expect(statSync(logFifo).ino).toBe(logInode); // reopened, never re-created
     expect(await r1.state(ctx())).toMatchObject({ status: 'running', pid: livePid });
     const r2 = await rt.get(ctx(), 'r2');
     expect(await r2.state(ctx())).toMatchObject({ status: 'stopped', exitStatus: 5 });
@@ -285,6 +351,26 @@ describe.skipIf(reason !== undefined)(`runtime with real shims${reason ? ` (skip
     await rt.close();
     rt = await env.open();
     expect(await rt.tasks(ctx())).toEqual([]);
+  });
+
+  it('publishes an exit the shim could not deliver while berthd was down, and not one it could', async () => {
+    const lost = await create('l1', ['/bin/sh', '-c', 'sleep 1; exit 6']);
+    await lost.start(ctx());
+    const delivered = await create('l2', ['/bin/sh', '-c', 'exit 8']);
+    await delivered.start(ctx());
+    expect((await delivered.wait(ctx())).status).toBe(8); // seen (and recorded) while berthd was up
+    const lostPid = await lost.pid(ctx());
+    await rt.close();
+    await env.events.close(); // berthd is down: no events socket
+    await waitUntil(() => !existsSync(`/proc/${lostPid}`), 30_000, 'l1 exit'); // l1 exits meanwhile (its shim reaps it)
+    const before = env.events.events.length;
+    rt = await env.open({}, undefined, { lostEventAfterMs: 0 });
+    const published = env.events.events.slice(before).filter((e) => e.source === 'runtime' && e.topic === '/tasks/exit');
+    expect(published.map((e) => e.event)).toEqual([expect.objectContaining({ container_id: 'l1', id: 'l1', exit_status: 6 })]);
+    expect(await (await rt.get(ctx(), 'l1')).state(ctx())).toMatchObject({ status: 'stopped', exitStatus: 6 });
+    await env.events.listen(env.ttrpcAddress);
+    expect((await rt.delete(ctx(), 'l1')).status).toBe(6);
+    expect((await rt.delete(ctx(), 'l2')).status).toBe(8);
   });
 
   it('a stopped task whose shim is gone is still reported after another restart', async () => {

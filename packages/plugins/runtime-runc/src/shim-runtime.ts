@@ -10,6 +10,7 @@ import {
   NotFoundError,
   UnknownError,
   errorFromErrdef,
+  isDeadlineExceeded,
   isNotFound,
   validateIdentifier,
   type CreateTaskOptions,
@@ -42,7 +43,14 @@ export interface ShimRuntimeOptions {
   readonly events: EventPublisher;
   /** `-publish-binary` (unused by the v2 shims). */
   readonly publishBinary?: string;
+  /**
+   * How old an exit found at recovery must be for the shim's own `/tasks/exit` to count as lost (the shim retries
+   * a failed event for about 21 s, then drops it). Default 30 s.
+   */
+  readonly lostEventAfterMs?: number;
 }
+
+const LOST_EVENT_AFTER_MS = 30_000;
 
 const NAMESPACE_KEY = 'containerd-namespace-ttrpc';
 
@@ -127,11 +135,11 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         }
         const address = started.stdout.toString().trim();
         client = await this.connect(bundle, address);
-        await writeFile(bundle.file(SHIM_BINARY_FILE), binary, { mode: 0o600 });
         const api = client.service('containerd.task.v2.Task');
         const task = this.newTask(bundle, options.runtime, binary, { client, api, log }, { pid: 0 });
         let pid: number;
         try {
+          await writeFile(bundle.file(SHIM_BINARY_FILE), binary, { mode: 0o600 });
           const r = await task.call(
             'Create',
             (a, o) =>
@@ -186,6 +194,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   private async abandon(task: ShimTask): Promise<void> {
     await task.deleteInit().catch(() => undefined);
     await task.shutdown().catch(() => undefined);
+    await task.beforeRemoval();
     await this.runDelete(task.bundle, task.shimBinary).catch((err: unknown) =>
       this.o.log.warn('cleaning up after a failed create', { namespace: task.namespace, id: task.id, error: err }),
     );
@@ -224,6 +233,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         throw error;
       }
       await task.shutdown();
+      await task.beforeRemoval();
       await task.bundle.delete().catch((err: unknown) => this.o.log.error('failed to delete bundle', { namespace: task.namespace, id: task.id, error: err }));
       this.tasksByKey.delete(key);
       if (error) throw error;
@@ -236,6 +246,7 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   /** A tombstone's delete: its shim is long gone, so berth publishes the `/tasks/delete` the shim would have. */
   private async deleteTombstone(task: ShimTask): Promise<Exit> {
     const exit = task.knownExit ?? { pid: task.cachedPid, status: 255, exitedAt: new Date() };
+    await task.beforeRemoval();
     await task.bundle.delete();
     this.tasksByKey.delete(this.key(task.namespace, task.id));
     await publishEvent(this.o.events, task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', {
@@ -315,15 +326,17 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
     await this.removeDeadSocket(task.bundle);
     // No address: the shim is gone and cleaned up after (recovery then skips `delete`).
     await unlink(task.bundle.file(ADDRESS_FILE)).catch(() => undefined);
-    if (!seenLive) {
-      await publishEvent(this.o.events, task.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
-        container_id: task.id,
-        id: task.id,
-        pid: exit.pid,
-        exit_status: exit.status,
-        exited_at: toTimestamp(exit.exitedAt),
-      }).catch((err: unknown) => this.o.log.warn('cannot publish /tasks/exit', { id: task.id, error: err }));
-    }
+    if (!seenLive) await this.publishExit(task, exit);
+  }
+
+  private async publishExit(task: ShimTask, exit: Exit): Promise<void> {
+    await publishEvent(this.o.events, task.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
+      container_id: task.id,
+      id: task.id,
+      pid: exit.pid,
+      exit_status: exit.status,
+      exited_at: toTimestamp(exit.exitedAt),
+    }).catch((err: unknown) => this.o.log.warn('cannot publish /tasks/exit', { id: task.id, error: err }));
   }
 
   // --- recovery ---
@@ -382,8 +395,9 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
       shimLog = await ShimLog.open(bundle.file(LOG_FIFO), log);
       const api = client.service('containerd.task.v2.Task');
       const timeoutMs = this.o.config.load_timeout_ms;
-      const connected = await api.Connect({ id: bundle.id }, { timeoutMs });
-      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: connected.task_pid, ...(exit ? { exit } : {}) });
+      task = this.newTask(bundle, runtime, binary, { client, api, log: shimLog }, { pid: exit?.pid ?? 0, ...(exit ? { exit } : {}) });
+      const connected = await task.call('Connect', (a, o) => a.Connect({ id: bundle.id }, o), undefined, timeoutMs);
+      task.setInitPid(connected.task_pid);
       let state;
       try {
         state = await task.call('State', (a, o) => a.State({ id: bundle.id, exec_id: '' }, o), undefined, timeoutMs);
@@ -396,12 +410,27 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
         return;
       }
       if (state.status === 'STOPPED') {
-        task.noteExit({ pid: state.pid || connected.task_pid, status: state.exit_status, exitedAt: fromTimestamp(state.exited_at) ?? new Date() }, true);
+        const stopped: Exit = { pid: state.pid || connected.task_pid, status: state.exit_status, exitedAt: fromTimestamp(state.exited_at) ?? new Date() };
+        task.noteExit(stopped, true);
+        // No record: no berthd saw this exit. Old enough, the shim has given its /tasks/exit up (it found no
+        // events socket while berthd was down): publish it, so that subscribers learn of it after all.
+        if (!exit && Date.now() - stopped.exitedAt.getTime() > (this.o.lostEventAfterMs ?? LOST_EVENT_AFTER_MS)) {
+          log.info('publishing the exit the shim could not deliver while berthd was down', { exit_status: stopped.status });
+          await this.publishExit(task, stopped);
+        }
       }
       task.watchExit();
       this.tasksByKey.set(key, task);
       log.info('reconnected to shim', { status: state.status, pid: state.pid });
     } catch (err) {
+      if (task && isDeadlineExceeded(err) && !client?.closed) {
+        // Connected, but slow to answer (a loaded host): the shim lives, and cleaning up after it would kill its
+        // container (containerd does). Keep it; its calls have their deadlines.
+        log.warn('shim is slow to answer; keeping it', { error: err });
+        task.watchExit();
+        this.tasksByKey.set(key, task);
+        return;
+      }
       if (task) await task.detach().catch(() => undefined);
       else {
         shimLog?.close();

@@ -170,7 +170,20 @@ export class ShimTask implements Task {
     if (this.exit) return;
     this.exit = exit;
     if (live) this.exitSeenLive = true;
-    this.bundle.saveExit(exit).catch(() => undefined);
+    if (this.removed) return;
+    this.saving = this.bundle.saveExit(exit).catch(() => undefined);
+  }
+
+  private saving: Promise<void> = Promise.resolve();
+  private removed = false;
+
+  /**
+   * Before the bundle goes: waits for a record being written and stops writing more, so that no late record
+   * lands in a new bundle of the same id.
+   */
+  async beforeRemoval(): Promise<void> {
+    this.removed = true;
+    await this.saving;
   }
 
   /** Drops the connection without stopping the shim (berthd shutting down; the shim keeps the task running). */
@@ -349,6 +362,7 @@ export class ShimTask implements Task {
   }
 
   async stats(ctx: OpContext): Promise<AnyValue> {
+    if (!this.conn) throw new NotFoundError(`${this.label}: stats: its shim is gone: not found`);
     const r = await this.call('Stats', (api, o) => api.Stats({ id: this.id }, o), ctx);
     if (!r.stats) throw new NotFoundError(`${this.label}: the shim returned no stats: not found`);
     return { typeUrl: r.stats.type_url, value: Buffer.from(r.stats.value) };

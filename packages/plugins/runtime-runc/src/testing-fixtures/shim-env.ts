@@ -253,7 +253,7 @@ export interface ShimTestEnv {
   readonly events: EventsRecorder;
   /** Ids of tasks the test created (their shim sockets are checked by leftovers). */
   readonly ids: Set<string>;
-  open(config?: Partial<RuntimeRuncConfig>, log?: Logger): Promise<ShimRuntime>;
+  open(config?: Partial<RuntimeRuncConfig>, log?: Logger, extra?: { lostEventAfterMs?: number }): Promise<ShimRuntime>;
   /** Bind mounts of the busybox rootfs, as a snapshotter would hand them. */
   readonly rootfsMounts: { type: string; source: string; options: string[] }[];
   teardown(): Promise<void>;
@@ -284,8 +284,8 @@ export async function shimTestEnv(): Promise<ShimTestEnv> {
     events,
     ids: new Set(),
     rootfsMounts: [{ type: 'bind', source: rootfs, options: ['rbind', 'ro'] }],
-    async open(config = {}, log = nullLogger) {
-      const rt = await ShimRuntime.open({ stateDir, rootDir, grpcAddress, ttrpcAddress, runcRoot, config: { ...runtimeRuncConfigDefaults, ...config }, log, events });
+    async open(config = {}, log = nullLogger, extra = {}) {
+      const rt = await ShimRuntime.open({ stateDir, rootDir, grpcAddress, ttrpcAddress, runcRoot, config: { ...runtimeRuncConfigDefaults, ...config }, log, events, ...extra });
       runtimes.push(rt);
       return rt;
     },
