@@ -608,16 +608,26 @@ export class LmdbContainerStore implements ContainerStore {
    * its old terms or its new ones.
    */
   private async reindex(name: string): Promise<void> {
+    const slice = new TimeSlice();
+    const flush = async (ns: string, batch: string[]) => {
+      if (batch.length === 0 || this.closed || this.db.isClosed) return;
+      await this.db.update((r) => {
+        for (const id of batch) this.reindexOne(r, ns, id, name);
+      });
+    };
     if (this.closed || this.db.isClosed) return;
     for (const ns of this.db.records.childNames(keys.root)) {
-      const ids = [...this.db.records.scanKeys(keys.extensionHolders(ns, name), depth.extensionHolder)].map((k) => k[4]!);
-      for (let i = 0; i < ids.length; i += REINDEX_BATCH) {
+      let batch: string[] = [];
+      for (const key of this.db.records.scanKeys(keys.extensionHolders(ns, name), depth.extensionHolder)) {
         if (this.closed || this.db.isClosed) return;
-        const batch = ids.slice(i, i + REINDEX_BATCH);
-        await this.db.update((r) => {
-          for (const id of batch) this.reindexOne(r, ns, id, name);
-        });
+        batch.push(key[4]!);
+        if (batch.length >= REINDEX_BATCH) {
+          await flush(ns, batch);
+          batch = [];
+        }
+        await slice.pause();
       }
+      await flush(ns, batch);
     }
   }
 
