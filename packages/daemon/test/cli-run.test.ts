@@ -4,7 +4,7 @@
 // (script), --user/--env/--memory in the process, and the stored spec next to the one Debian's ctr makes.
 // Build first (the daemon and the CLI). Needs root, runc and the shim.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,10 @@ describe.skipIf(!ready)('berth run and berth tasks against berthd', { timeout: 1
     }
     await daemon?.stop();
     if (work) await rm(work, { recursive: true, force: true });
+    // runc removes /<ns>/<id> but leaves the namespace's (empty) parent cgroup in every hierarchy, as under containerd.
+    for (const h of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+      for (const dir of [join('/sys/fs/cgroup', h, ns), join('/sys/fs/cgroup', ns)]) await rmdir(dir).catch(() => undefined);
+    }
   });
 
   it('run --rm prints the output, exits 0 and leaves no container, task, FIFO or mount behind', async () => {
@@ -121,6 +125,22 @@ describe.skipIf(!ready)('berth run and berth tasks against berthd', { timeout: 1
     await ok(['containers', 'rm', 'd2']);
     expect(await tasks()).toEqual([]);
     expect(await containerIds()).toEqual([]);
+    expect(await readdir(fifoDir)).toEqual([]);
+  });
+
+  it('tasks attach copies a detached task\'s output and exits with its status; tasks start runs a created container', async () => {
+    await ok(runArgs('-d', IMAGE, 'a1', 'sh', '-c', 'read line; echo "got $line"; exit 7'));
+    const attached = await berth(['tasks', 'attach', 'a1'], 'through attach\n');
+    expect(attached.code, attached.stderr).toBe(7);
+    expect(attached.stdout).toBe('got through attach\n');
+    await ok(['tasks', 'rm', 'a1']);
+    await ok(['containers', 'rm', 'a1']);
+    await ok(['containers', 'create', IMAGE, 's1', 'sh', '-c', 'echo started; exit 2']);
+    const started = await berth(['tasks', 'start', '--fifo-dir', fifoDir, 's1']);
+    expect(started.code, started.stderr).toBe(2);
+    expect(started.stdout).toBe('started\n');
+    expect(await tasks()).toEqual([]);
+    await ok(['containers', 'rm', 's1']);
     expect(await readdir(fifoDir)).toEqual([]);
   });
 

@@ -103,5 +103,6 @@ describe('command lines of run and exec (ctr SkipArgReorder)', () => {
     expect(separateCommandArgs(program, ['run', 'img', 'c1', '--', 'x'])).toEqual(['run', 'img', 'c1', '--', 'x']);
     expect(separateCommandArgs(program, ['run', 'img', 'c1'])).toEqual(['run', 'img', 'c1']);
     expect(separateCommandArgs(program, ['images', 'ls', '-q'])).toEqual(['images', 'ls', '-q']);
+    expect(separateCommandArgs(program, ['c', 'create', '--label', 'a=b', 'img', 'c1', 'sh', '-c', 'x'])).toEqual(['c', 'create', '--label', 'a=b', 'img', 'c1', '--', 'sh', '-c', 'x']);
   });
 });

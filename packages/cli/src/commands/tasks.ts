@@ -37,7 +37,7 @@ function terminalIo(ctx: CliContext): TerminalIo {
 }
 
 /**
- * ctr's SkipArgReorder for `run IMAGE ID CMD...` and `tasks exec ID CMD...`: everything after the last positional
+ * ctr's SkipArgReorder for `run IMAGE ID CMD...`, `tasks exec ID CMD...` and `containers create IMAGE ID CMD...`: everything after the last positional
  * before the command is the command's own (`berth run img c1 sh -c 'exit 3'`). Inserts `--` there, skipping the
  * options (of the command and the global ones) and their values; a line that already has `--` is left alone.
  */
@@ -46,6 +46,7 @@ export function separateCommandArgs(program: Command, args: readonly string[]): 
   const paths: { path: readonly string[]; positionals: number }[] = [
     { path: ['run'], positionals: 2 },
     { path: ['tasks', 'exec'], positionals: 1 },
+    { path: ['containers', 'create'], positionals: 2 },
   ];
   const takesValue = (cmds: readonly Command[], token: string): boolean | undefined => {
     const name = token.includes('=') ? token.slice(0, token.indexOf('=')) : token;
