@@ -8,7 +8,7 @@
 // A method missing here still gets the schema-made malformed corpus (from an empty valid request) and the generic
 // cases; later services (images, containers, snapshots, tasks) add their entries below.
 import { ServiceNames as S, StatusCode as C } from '@berth/api';
-import type { Fixture } from './state.js';
+import { FIXTURE_CONTAINER, type Fixture } from './state.js';
 
 export type Expectation = { readonly code: number } | 'error' | 'any';
 
@@ -59,6 +59,14 @@ export const READ_ONLY = new Set<string>([
   `${S.Health}/Watch`,
   `${S.Images}/Get`,
   `${S.Images}/List`,
+  `${S.Containers}/Get`,
+  `${S.Containers}/List`,
+  `${S.Containers}/ListStream`,
+  `${S.Tasks}/Get`,
+  `${S.Tasks}/List`,
+  `${S.Tasks}/ListPids`,
+  `${S.Tasks}/Metrics`,
+  `${S.Tasks}/Wait`,
 ]);
 
 const MiB = 1 << 20;
@@ -394,6 +402,89 @@ export function corpusFor(service: string, method: string, fx: Fixture): MethodC
         valid: { name: fx.image, sync: true },
         hostile: [{ name: 'missing image', messages: [{ name: 'chaos.example/none:latest' }], expect: bad(C.NOT_FOUND) }],
       };
+    case `${S.Containers}/Get`:
+      return {
+        valid: { id: fx.container },
+        hostile: [
+          { name: 'missing container', messages: [{ id: 'chaos-none' }], expect: bad(C.NOT_FOUND) },
+          { name: 'huge id', messages: [{ id: huge() }], expect: 'error' },
+        ],
+      };
+    case `${S.Containers}/List`:
+    case `${S.Containers}/ListStream`:
+      return { valid: { filters: [] }, hostile: filterCases((filters) => ({ filters })) };
+    case `${S.Containers}/Create`: {
+      const req = (over: object) => ({ container: { ...FIXTURE_CONTAINER, id: 'chaos-victim', ...over } });
+      return {
+        valid: req({}),
+        // containerd's metadata/containers.go validateContainer: every refusal is InvalidArgument.
+        hostile: [
+          { name: 'empty id', messages: [req({ id: '' })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'invalid id', messages: [req({ id: 'Bad/Id' })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'huge id', messages: [req({ id: huge() })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'no runtime name', messages: [req({ runtime: { name: '' } })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'no spec', messages: [req({ spec: null })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'snapshot key without snapshotter', messages: [req({ snapshot_key: 'chaos-active' })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'empty extension name', messages: [req({ extensions: { '': FIXTURE_CONTAINER.extensions['chaos.example/ext'] } })], expect: bad(C.INVALID_ARGUMENT) },
+          ...labelsCases((labels) => req({ labels }), bad(C.INVALID_ARGUMENT)),
+          { name: 'existing id', messages: [req({ id: fx.container })], expect: bad(C.ALREADY_EXISTS) },
+        ],
+      };
+    }
+    case `${S.Containers}/Update`: {
+      const req = (over: object, paths?: string[]) => ({
+        container: { ...FIXTURE_CONTAINER, id: fx.container, snapshotter: 'native', snapshot_key: fx.active, labels: { victim: 'yes' }, ...over },
+        ...(paths ? { update_mask: { paths } } : {}),
+      });
+      return {
+        valid: req({}, ['labels.victim']),
+        hostile: [
+          { name: 'empty id', messages: [req({ id: '' }, ['labels.victim'])], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'missing container', messages: [req({ id: 'chaos-none' }, ['labels.victim'])], expect: bad(C.NOT_FOUND) },
+          { name: 'unknown field path', messages: [req({}, ['bogus'])], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'runtime field path', messages: [req({ runtime: { name: 'io.containerd.other.v1' } }, ['runtime'])], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'snapshotter changed without a mask', messages: [req({ snapshotter: 'overlayfs' })], expect: bad(C.INVALID_ARGUMENT) },
+          { name: 'runtime changed without a mask', messages: [req({ runtime: { name: 'io.containerd.other.v1' } })], expect: bad(C.INVALID_ARGUMENT) },
+          ...labelsCases((labels) => req({ labels }, Object.keys(labels).map((k) => `labels.${k}`)), bad(C.INVALID_ARGUMENT)),
+        ],
+      };
+    }
+    case `${S.Containers}/Delete`:
+      return {
+        valid: { id: fx.container },
+        hostile: [{ name: 'missing container', messages: [{ id: 'chaos-none' }], expect: bad(C.NOT_FOUND) }],
+      };
+    // The fixture container has no task: every call naming it is NotFound, as is one naming no container.
+    case `${S.Tasks}/Create`:
+      return { valid: { container_id: fx.container }, hostile: [{ name: 'missing container', messages: [{ container_id: 'chaos-none' }], expect: bad(C.NOT_FOUND) }] };
+    case `${S.Tasks}/Start`:
+    case `${S.Tasks}/Delete`:
+    case `${S.Tasks}/Get`:
+    case `${S.Tasks}/Kill`:
+    case `${S.Tasks}/CloseIO`:
+    case `${S.Tasks}/ResizePty`:
+    case `${S.Tasks}/Pause`:
+    case `${S.Tasks}/Resume`:
+    case `${S.Tasks}/ListPids`:
+    case `${S.Tasks}/Update`:
+    case `${S.Tasks}/Wait`:
+    case `${S.Tasks}/DeleteProcess`:
+    case `${S.Tasks}/Exec`: {
+      const exec = method === 'DeleteProcess' || method === 'Exec' ? { exec_id: 'chaos-exec' } : {};
+      const signal = method === 'Kill' ? { signal: 9 } : {};
+      const req = (container_id: string) => ({ container_id, ...exec, ...signal });
+      return {
+        valid: req(fx.container),
+        hostile: [
+          { name: 'container without a task', messages: [req(fx.container)], expect: bad(C.NOT_FOUND) },
+          { name: 'missing container', messages: [req('chaos-none')], expect: bad(C.NOT_FOUND) },
+        ],
+      };
+    }
+    case `${S.Tasks}/List`:
+      return { valid: { filter: '' }, hostile: [{ name: 'huge filter', messages: [{ filter: huge() }], expect: 'any' }] };
+    case `${S.Tasks}/Metrics`:
+      return { valid: { filters: [] }, hostile: filterCases((filters) => ({ filters })) };
     case `${S.Snapshots}/List`:
       return { valid: { snapshotter: fx.snapshotter, filters: [] }, hostile: filterCases((filters) => ({ snapshotter: fx.snapshotter, filters })) };
     case `${S.Snapshots}/Cleanup`:

@@ -1,5 +1,6 @@
 // What a request may have changed, seen through the API: every namespace with its labels, leases (labels and
-// resources), blobs (size and labels), ingests, snapshots and images (target and labels). The malformed-input phase compares it before and after each case.
+// resources), blobs (size and labels), ingests, snapshots, images (target and labels) and containers (every field
+// but the times, extensions and spec by value). The malformed-input phase compares it before and after each case.
 import { packAny, ServiceNames } from '@berth/api';
 import { sha256, writeBlob } from './content.js';
 import type { RawGrpc } from './raw-grpc.js';
@@ -14,6 +15,31 @@ interface SnapshotInfo {
   parent: string;
   kind: string;
   labels: Record<string, string>;
+}
+
+interface AnyInfo {
+  type_url: string;
+  value: Uint8Array;
+}
+
+interface ContainerInfo {
+  id: string;
+  labels: Record<string, string>;
+  image: string;
+  runtime?: { name: string; options?: AnyInfo };
+  spec?: AnyInfo;
+  snapshotter: string;
+  snapshot_key: string;
+  extensions: Record<string, AnyInfo>;
+}
+
+const anyText = (a: AnyInfo | undefined) => (a ? `${a.type_url}:${Buffer.from(a.value ?? []).toString('base64')}` : '-');
+
+function describeContainer(c: ContainerInfo): string {
+  const extensions = Object.entries(c.extensions ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${anyText(v)}`);
+  return JSON.stringify([c.id, c.image, c.runtime?.name ?? '', anyText(c.runtime?.options), anyText(c.spec), c.snapshotter, c.snapshot_key, sorted(c.labels), extensions]);
 }
 
 interface ImageInfo {
@@ -48,6 +74,7 @@ export async function snapshot(g: RawGrpc): Promise<string> {
       for (const i of infos) snapshots.push(`${snapshotter}/${i.name}<-${i.parent} ${i.kind} ${JSON.stringify(sorted(i.labels))}`);
     }
     const { images } = await g.call<{ images: ImageInfo[] }>(ServiceNames.Images, 'List', {}, opts);
+    const { containers } = await g.call<{ containers: ContainerInfo[] }>(ServiceNames.Containers, 'List', {}, opts);
     out.push({
       namespace: ns.name,
       labels: sorted(ns.labels),
@@ -58,6 +85,7 @@ export async function snapshot(g: RawGrpc): Promise<string> {
       images: images
         .map((i) => `${i.name} ${i.target?.media_type ?? ''} ${i.target?.digest ?? ''} ${i.target?.size ?? ''} ${JSON.stringify(sorted(i.labels))} ${JSON.stringify(sorted(i.target?.annotations))}`)
         .sort(),
+      containers: containers.map(describeContainer).sort(),
     });
   }
   return JSON.stringify(out);
@@ -79,10 +107,21 @@ export interface Fixture {
   readonly active: string;
   /** An image whose target is the fixture blob. */
   readonly image: string;
+  /** A container (no task) on the `active` snapshot, with a label and an extension. */
+  readonly container: string;
   readonly event: ReturnType<typeof packAny>;
 }
 
 export const FIXTURE_DATA = Buffer.from('chaos fixture blob\n');
+
+/** What a valid container holds (without its id and snapshot): a runtime name, a spec, a label and an extension. */
+export const FIXTURE_CONTAINER = {
+  labels: { fixture: 'yes' },
+  image: 'chaos.example/fixture:latest',
+  runtime: { name: 'io.containerd.runc.v2' },
+  spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from('{"ociVersion":"1.0.2"}') },
+  extensions: { 'chaos.example/ext': { type_url: 'chaos.example/ext', value: Buffer.from('{"a":1}') } },
+};
 
 export async function buildFixture(g: RawGrpc): Promise<Fixture> {
   const ns = 'chaos';
@@ -101,6 +140,8 @@ export async function buildFixture(g: RawGrpc): Promise<Fixture> {
   const image = 'chaos.example/fixture:latest';
   const target = { media_type: 'application/vnd.oci.image.manifest.v1+json', digest, size: FIXTURE_DATA.length };
   await g.call(ServiceNames.Images, 'Create', { image: { name: image, labels: { fixture: 'yes' }, target } }, { namespace: ns });
+  const container = 'chaos-container';
+  await g.call(ServiceNames.Containers, 'Create', { container: { ...FIXTURE_CONTAINER, id: container, snapshotter: 'native', snapshot_key: 'chaos-active' } }, { namespace: ns });
   return {
     ns,
     emptyNs,
@@ -113,6 +154,7 @@ export async function buildFixture(g: RawGrpc): Promise<Fixture> {
     snapshot: 'chaos-committed',
     active: 'chaos-active',
     image,
+    container,
     event: packAny('containerd.events.NamespaceCreate', { name: 'chaos-victim', labels: {} }),
   };
 }
@@ -123,6 +165,8 @@ export async function wipe(g: RawGrpc): Promise<void> {
   const list = await quiet(g.call<{ namespaces: { name: string }[] }>(ServiceNames.Namespaces, 'List', {}, { namespace: null }));
   for (const { name } of list?.namespaces ?? []) {
     const opts = { namespace: name };
+    const containers = await quiet(g.call<{ containers: { id: string }[] }>(ServiceNames.Containers, 'List', {}, opts));
+    for (const c of containers?.containers ?? []) await quiet(g.call(ServiceNames.Containers, 'Delete', { id: c.id }, opts));
     const images = await quiet(g.call<{ images: { name: string }[] }>(ServiceNames.Images, 'List', {}, opts));
     for (const i of images?.images ?? []) await quiet(g.call(ServiceNames.Images, 'Delete', { name: i.name }, opts));
     const leases = await quiet(g.call<{ leases: { id: string }[] }>(ServiceNames.Leases, 'List', {}, opts));

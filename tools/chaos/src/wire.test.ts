@@ -99,6 +99,7 @@ const fixture: Fixture = {
   missingDigest: `sha256:${'2'.repeat(64)}`,
   lease: 'chaos-lease',
   image: 'chaos.example/fixture:latest',
+  container: 'chaos-container',
   ingest: 'chaos-ingest',
   snapshotter: 'native',
   snapshot: 'chaos-committed',
