@@ -172,8 +172,10 @@ describe.skipIf(!ready)('berth containers and extensions against berthd', { time
     expect((await ok(ns, ['containers', 'rm', 'i1', 'i2', 'i3'])).stdout).toBe('i1\ni2\ni3\n');
     expect((await ctrOk(ns, ['containers', 'ls', '-q'])).stdout).toBe('');
     expect(words((await ctrOk(ns, ['snapshots', 'ls'])).stdout).map((w) => w[0])).toEqual([host.diffId]);
-    // --keep-snapshot keeps it.
+    // --keep-snapshot keeps it: rm leaves it alone. Nothing holds it once its container is gone, so garbage
+    // collection (which a deletion schedules) may take it at any time after; a gc.root label keeps it for the check.
     await ok(ns, ['containers', 'create', 'example.test/img:1', 'i4']);
+    await ctrOk(ns, ['snapshots', 'label', 'i4', 'containerd.io/gc.root=cli-containers-test']);
     await ok(ns, ['containers', 'rm', '--keep-snapshot', 'i4']);
     expect(words((await ctrOk(ns, ['snapshots', 'ls'])).stdout).map((w) => w[0])).toContain('i4');
     await ctrOk(ns, ['snapshots', 'rm', 'i4']);
