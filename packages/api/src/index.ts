@@ -44,4 +44,4 @@ export type { RpcCallOptions } from './rpc-types.js';
 export { loadProtoSource, resolveService, type ResolvedService } from './service-protos.js';
 export * from './ttrpc/index.js';
 export type * from './generated/types.js';
-export { implementService, toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, toAnyValue, fromAnyValue, publishEvent } from './service-impl.js';
+export { implementService, toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, toAnyValue, fromAnyValue, publishEvent, containerToWire } from './service-impl.js';

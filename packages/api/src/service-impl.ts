@@ -1,6 +1,6 @@
-import type { AnyValue, EventPublisher, RpcServiceImplementation } from '@berth/core';
+import type { AnyValue, Container, EventPublisher, RpcServiceImplementation } from '@berth/core';
 import { packAny } from './codec.js';
-import type { google, MessageInputs, MessageName, Services } from './generated/types.js';
+import type { containerd, google, MessageInputs, MessageName, Services } from './generated/types.js';
 
 /** A transport-neutral service implementation whose handlers are checked against the generated interface. */
 export function implementService<N extends keyof Services>(
@@ -36,6 +36,22 @@ export function toAnyValue(any: google.protobuf.AnyInput): AnyValue {
 
 export function fromAnyValue(value: AnyValue): google.protobuf.Any {
   return { type_url: value.typeUrl, value: Buffer.from(value.value) };
+}
+
+/** containerd's wire Container (what Containers.Get returns) from a stored one: the Containers and Extensions services both answer with it. */
+export function containerToWire(c: Container): containerd.services.containers.v1.ContainerInput {
+  return {
+    id: c.id,
+    labels: c.labels,
+    image: c.image,
+    runtime: { name: c.runtime.name, options: c.runtime.options ? fromAnyValue(c.runtime.options) : null },
+    spec: c.spec ? fromAnyValue(c.spec) : null,
+    snapshotter: c.snapshotter,
+    snapshot_key: c.snapshotKey,
+    created_at: toTimestamp(c.createdAt),
+    updated_at: toTimestamp(c.updatedAt),
+    extensions: Object.fromEntries(Object.entries(c.extensions).map(([name, value]) => [name, fromAnyValue(value)])),
+  };
 }
 
 /** Packs an event message (type URL = its full name, as containerd's typeurl) and publishes it. */

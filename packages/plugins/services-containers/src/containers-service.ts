@@ -1,4 +1,4 @@
-import { fromAnyValue, implementService, publishEvent, ServiceNames, toAnyValue, toTimestamp, type containerd, type google } from '@berth/api';
+import { containerToWire, implementService, publishEvent, ServiceNames, toAnyValue, type containerd, type google } from '@berth/api';
 import {
   ContainerTopics,
   InvalidArgumentError,
@@ -15,7 +15,6 @@ import {
 } from '@berth/core';
 
 type WireContainer = containerd.services.containers.v1.Container;
-type WireContainerInput = containerd.services.containers.v1.ContainerInput;
 
 /** The extension event's payload type (berth's proto: packages/api/proto/berth/services/extensions/v1). */
 const EXTENSION_UPDATE = 'berth.services.extensions.v1.ContainerExtensionUpdate' as const;
@@ -38,18 +37,15 @@ export class ContainersService implements RpcServices {
   ) {
     this.services = [
       implementService(ServiceNames.Containers, {
-        Get: async (req, ctx) => ({ container: toWireContainer(await containers.get(opContextOf(ctx), req.id)) }),
-        List: async (req, ctx) => ({ containers: (await containers.list(opContextOf(ctx), req.filters)).map(toWireContainer) }),
+        Get: async (req, ctx) => ({ container: containerToWire(await containers.get(opContextOf(ctx), req.id)) }),
+        List: async (req, ctx) => ({ containers: (await containers.list(opContextOf(ctx), req.filters)).map(containerToWire) }),
         ListStream: (req, ctx) => this.listStream(req.filters, ctx),
         Create: async (req, ctx) => {
           const created = await containers.create(opContextOf(ctx), fromWireContainer(req.container));
-          await this.publish(ctx, ContainerTopics.create, 'containerd.events.ContainerCreate', {
-            id: created.id,
-            image: created.image,
-            runtime: { name: created.runtime.name, options: created.runtime.options ? fromAnyValue(created.runtime.options) : null },
-          });
+          const wire = containerToWire(created);
+          await this.publish(ctx, ContainerTopics.create, 'containerd.events.ContainerCreate', { id: wire.id, image: wire.image, runtime: wire.runtime });
           await this.publishExtensionChanges(ctx, undefined, created);
-          return { container: toWireContainer(created) };
+          return { container: wire };
         },
         Update: async (req, ctx) => {
           // The namespace first (FailedPrecondition when missing, as for every other method), then the id.
@@ -64,7 +60,7 @@ export class ContainersService implements RpcServices {
             snapshot_key: updated.snapshotKey,
           });
           await this.publishExtensionChanges(ctx, before, updated);
-          return { container: toWireContainer(updated) };
+          return { container: containerToWire(updated) };
         },
         Delete: async (req, ctx) => {
           const op = opContextOf(ctx);
@@ -79,7 +75,7 @@ export class ContainersService implements RpcServices {
 
   /** containerd 1.6 sends one container per ListContainerMessage. */
   private async *listStream(filters: readonly string[], ctx: RpcContext): AsyncIterable<containerd.services.containers.v1.ListContainerMessageInput> {
-    for (const container of await this.containers.list(opContextOf(ctx), filters)) yield { container: toWireContainer(container) };
+    for (const container of await this.containers.list(opContextOf(ctx), filters)) yield { container: containerToWire(container) };
   }
 
   /** containerd publishes in the namespace of the request (which every method requires). */
@@ -130,20 +126,6 @@ function anyOf(value: google.protobuf.Any | null | undefined) {
   return value ? toAnyValue(value) : undefined;
 }
 
-export function toWireContainer(c: Container): WireContainerInput {
-  return {
-    id: c.id,
-    labels: c.labels,
-    image: c.image,
-    runtime: { name: c.runtime.name, options: c.runtime.options ? fromAnyValue(c.runtime.options) : null },
-    spec: c.spec ? fromAnyValue(c.spec) : null,
-    snapshotter: c.snapshotter,
-    snapshot_key: c.snapshotKey,
-    created_at: toTimestamp(c.createdAt),
-    updated_at: toTimestamp(c.updatedAt),
-    extensions: Object.fromEntries(Object.entries(c.extensions).map(([name, value]) => [name, fromAnyValue(value)])),
-  };
-}
 
 /** The wire container as the store takes it; an absent container is an empty one, which the store refuses. */
 export function fromWireContainer(c: WireContainer | null | undefined): ContainerInput {

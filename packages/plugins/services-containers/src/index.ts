@@ -1,3 +1,3 @@
 export * from './plugin.js';
 export { default } from './plugin.js';
-export { ContainersService, toWireContainer, fromWireContainer } from './containers-service.js';
+export { ContainersService, fromWireContainer } from './containers-service.js';

@@ -1,4 +1,4 @@
-import { fromAnyValue, implementService, messageCodec, publishEvent, ServiceNames, toAnyValue, toTimestamp, type berth, type containerd, type google } from '@berth/api';
+import { containerToWire, fromAnyValue, implementService, messageCodec, publishEvent, ServiceNames, toAnyValue, toTimestamp, type berth, type google } from '@berth/api';
 import {
   ContainerTopics,
   InvalidArgumentError,
@@ -6,7 +6,6 @@ import {
   NotImplementedError,
   opContextOf,
   type AnyValue,
-  type Container,
   type ContainerStore,
   type EventPublisher,
   type EventSubscriber,
@@ -25,7 +24,6 @@ import { whereToFilters } from './where.js';
 type WireExtension = berth.services.extensions.v1.ExtensionInput;
 type WireSchema = berth.services.extensions.v1.SchemaInput;
 type UpdateEvent = berth.services.extensions.v1.ContainerExtensionUpdateInput;
-type WireContainer = containerd.services.containers.v1.ContainerInput;
 
 const UPDATE_TYPE = 'berth.services.extensions.v1.ContainerExtensionUpdate';
 const updateCodec = messageCodec(UPDATE_TYPE);
@@ -131,7 +129,7 @@ export class ExtensionsService implements RpcServices {
         Watch: (req, ctx) => this.watch(opContextOf(ctx), req, ctx.signal),
         Query: async (req, ctx) => {
           const found = await this.containers.list(opContextOf(ctx), whereToFilters(req.where));
-          return { containers: found.map(toWireContainer) };
+          return { containers: found.map(containerToWire) };
         },
       }),
     ];
@@ -223,18 +221,3 @@ export function toWireSchema(schema: ExtensionSchema): WireSchema {
   };
 }
 
-/** containerd's wire Container (what Containers.Get returns) from the store's record. */
-export function toWireContainer(c: Container): WireContainer {
-  return {
-    id: c.id,
-    labels: c.labels,
-    image: c.image,
-    runtime: { name: c.runtime.name, options: c.runtime.options ? fromAnyValue(c.runtime.options) : null },
-    spec: c.spec ? fromAnyValue(c.spec) : null,
-    snapshotter: c.snapshotter,
-    snapshot_key: c.snapshotKey,
-    created_at: toTimestamp(c.createdAt),
-    updated_at: toTimestamp(c.updatedAt),
-    extensions: Object.fromEntries(Object.entries(c.extensions).map(([k, v]) => [k, fromAnyValue(v)])),
-  };
-}
