@@ -1,15 +1,12 @@
 // A process's stdio FIFOs, client-side, as containerd's cio makes them (NewFIFOSetInDir): a private directory
 // under the FIFO root (0700) holding `<id>-stdin`, `<id>-stdout` and `<id>-stderr`; no stderr with a terminal (the
 // pty carries both streams). The paths go to Tasks.Create/Exec; the shim opens the other ends.
-import { closeSync, constants, open as openCallback } from 'node:fs';
+import { constants, openSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
-import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { mkfifo } from '@berth/sys';
 import { InvalidArgumentError } from '@berth/core';
-
-const openFd = promisify(openCallback) as (path: string, flags: number) => Promise<number>;
 
 /** Where berth's clients put FIFO directories (containerd's is /run/containerd/fifo). */
 export const DEFAULT_FIFO_ROOT = '/run/berth/fifo';
@@ -83,46 +80,38 @@ export async function removeFifos(paths: readonly string[]): Promise<void> {
 }
 
 /**
- * Opens a FIFO for reading the way containerd's fifo package does for O_RDONLY: the open waits (on libuv's thread
- * pool) until the writer (the shim) opens its end, so that a read before the shim starts is not taken for EOF; the
- * stream is then a libuv pipe (epoll, no thread held) and ends when the shim closes its end. `cancel()` unblocks a
- * pending open by holding a write end itself, and destroys the stream.
+ * Opens a FIFO for reading without holding a thread: O_RDONLY|O_NONBLOCK returns at once whether or not the shim has
+ * opened its end, and the stream is a libuv pipe on epoll. Linux reports a FIFO's hang-up to a reader only after a
+ * writer has come and gone since the reader opened, so a stream opened before the shim starts waits for the shim's
+ * output instead of taking its absence for EOF (what containerd's blocking O_RDONLY open gives), and ends when the
+ * shim closes its end. A blocking open would sit on one of libuv's four pool threads until a writer came: a few
+ * unopened FIFOs (a failed Create, a process that never started) starved every other file operation of the process.
+ * `cancel()` destroys the stream.
  */
 export function openFifoReader(path: string): { readonly stream: Promise<Socket>; cancel(): Promise<void> } {
-  let cancelled = false;
   let socket: Socket | undefined;
-  const stream = openFd(path, constants.O_RDONLY).then((fd) => {
-    socket = new Socket({ fd, readable: true, writable: false });
-    if (cancelled) socket.destroy();
-    return socket;
-  });
+  let stream: Promise<Socket>;
+  try {
+    socket = new Socket({ fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+    stream = Promise.resolve(socket);
+  } catch (err) {
+    stream = Promise.reject(err);
+    stream.catch(() => undefined);
+  }
   return {
     stream,
     async cancel() {
-      if (cancelled) return;
-      cancelled = true;
-      if (socket) {
-        socket.destroy();
-        return;
-      }
-      // The reader's open(2) is blocked, or queued on the thread pool and about to block: holding a write end
-      // (O_RDWR never blocks nor fails for want of a reader) completes it whenever it runs; then both close.
-      const unblock = await openFd(path, constants.O_RDWR | constants.O_NONBLOCK).catch(() => undefined);
-      try {
-        await stream.catch(() => undefined);
-      } finally {
-        if (unblock !== undefined) closeSync(unblock);
-      }
+      socket?.destroy();
     },
   };
 }
 
 /**
  * Opens a FIFO for writing without blocking whether or not the shim has opened it yet (O_RDWR never blocks on a
- * FIFO on Linux): what is written waits in the pipe. Ending the stream closes it; the process sees EOF once the
- * shim's own write end is closed too (Tasks.CloseIO), as with containerd.
+ * FIFO on Linux, nor fails for want of a reader): what is written waits in the pipe. Ending the stream closes it;
+ * the process sees EOF once the shim's own write end is closed too (Tasks.CloseIO), as with containerd.
  */
 export async function openFifoWriter(path: string): Promise<Socket> {
-  const fd = await openFd(path, constants.O_RDWR | constants.O_NONBLOCK);
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   return new Socket({ fd, readable: false, writable: true });
 }

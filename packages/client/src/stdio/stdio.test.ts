@@ -118,6 +118,25 @@ describe('attachStdio (cio copyIO)', () => {
     await set.close();
   });
 
+  it('holds no thread for FIFOs nobody opens: more unopened attachments than libuv has pool threads leave file I/O working', async () => {
+    const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const sets = await Promise.all(Array.from({ length: pool + 2 }, (_, i) => createFifoSet(root, `idle${i}`)));
+    const atts = await Promise.all(sets.map((set) => attachStdio(set, { stdin: new PassThrough(), stdout: sink(), stderr: sink() })));
+    try {
+      const answer = await Promise.race([
+        stat(root).then(() => 'answered'),
+        new Promise<string>((r) => setTimeout(() => r('starved'), 5000).unref()),
+      ]);
+      expect(answer).toBe('answered');
+      // And each still copies once its writer comes.
+      await sh('sh', ['-c', `echo late > ${sets[0]!.stdout}; : > ${sets[0]!.stderr}`]);
+      await atts[0]!.output;
+    } finally {
+      await Promise.all(atts.map((a) => a.close()));
+      await Promise.all(sets.map((s) => s.close()));
+    }
+  });
+
   it('close() unblocks FIFOs nobody ever opened (a failed Create) and the output settles', async () => {
     const set = await createFifoSet(root, 'p');
     const att = await attachStdio(set, { stdin: new PassThrough(), stdout: sink(), stderr: sink() });
