@@ -1,5 +1,6 @@
 // The `berth` program: global options, the command groups, and one error policy (`berth: <message>`, exit 1).
 import { Command, CommanderError, Option } from 'commander';
+import { registerBuild } from './commands/build.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerContainers } from './commands/containers.js';
 import { registerContent } from './commands/content.js';
@@ -57,6 +58,7 @@ export function createProgram(ctx: CliContext): Command {
   registerExtensions(program, ctx);
   registerRun(program, ctx);
   registerTasks(program, ctx);
+  registerBuild(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

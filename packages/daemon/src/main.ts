@@ -3,5 +3,11 @@
 import { applyHeapFlags } from './heap.js';
 
 applyHeapFlags();
-// command.js reports its own failures (and exits); the import itself cannot fail in a built daemon.
-void import('./command.js');
+// main() reports its own failures (and exits); loading fails only when the composition itself is refused.
+void import('./berthd.js').then(
+  ({ berthd }) => berthd.main(),
+  (err: unknown) => {
+    process.stderr.write(`berthd: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

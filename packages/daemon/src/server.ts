@@ -37,6 +37,11 @@ export interface DaemonOptions {
   readonly log: Logger;
   /** The config file, named in config errors. */
   readonly configSource?: string;
+  /** The program's name in log lines (default berthd). */
+  readonly name?: string;
+  /** What `ctr version` reports (default berthd's own version and revision). */
+  readonly version?: string;
+  readonly revision?: string;
 }
 
 /**
@@ -70,8 +75,8 @@ export class Daemon {
       state: config.state,
       grpcAddress: config.grpc.address,
       ttrpcAddress: ttrpcAddressOf(config),
-      version: DAEMON_VERSION,
-      revision: DAEMON_REVISION,
+      version: options.version ?? DAEMON_VERSION,
+      revision: options.revision ?? DAEMON_REVISION,
     };
     // Fail early, before any plugin runs, when another daemon holds the socket.
     await prepareSocketPath(info.grpcAddress);
@@ -159,7 +164,7 @@ export class Daemon {
     this.grpcListener.on('error', (err) => log.warn('grpc listener error', { error: err }));
     await secureSocket(this.info.grpcAddress, config.grpc.uid, config.grpc.gid);
 
-    log.info('berthd successfully booted', {
+    log.info(`${this.options.name ?? 'berthd'} successfully booted`, {
       address: this.info.grpcAddress,
       ttrpc: this.info.ttrpcAddress,
       metrics: config.metrics.address || undefined,
@@ -196,7 +201,7 @@ export class Daemon {
       await this.host.close();
       await removeSocket(this.info.grpcAddress);
       await removeSocket(this.info.ttrpcAddress);
-      log.info('berthd stopped');
+      log.info(`${this.options.name ?? 'berthd'} stopped`);
     })();
     return this.stopping;
   }

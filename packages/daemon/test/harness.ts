@@ -76,6 +76,8 @@ export interface BerthdOptions {
   readonly dir?: string;
   readonly args?: readonly string[];
   readonly logLevel?: string;
+  /** Another daemon to run instead of the built berthd (a distribution's bin/<name>, made by @berth/builder). */
+  readonly bin?: string;
 }
 
 const running = new Set<ChildProcess>();
@@ -127,7 +129,7 @@ export class Berthd {
     const configFile = join(dir, 'config.toml');
     const toml = [`root = "${join(dir, 'root')}"`, `state = "${join(dir, 'state')}"`, options.config ?? '', '[grpc]', `address = "${address}"`, options.grpcConfig ?? ''].join('\n');
     await writeFile(configFile, toml + '\n');
-    const child = spawn(process.execPath, [DAEMON_MAIN, '--config', configFile, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])], {
+    const child = spawn(process.execPath, [options.bin ?? DAEMON_MAIN, '--config', configFile, '--log-level', options.logLevel ?? 'debug', ...(options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const daemon = new Berthd(dir, address, configFile, createdDirs.has(dir), child);

@@ -4,3 +4,4 @@ export * from './records.js';
 export * from './host.js';
 export * from './loader.js';
 export * from './graph.js';
+export * from './check.js';
