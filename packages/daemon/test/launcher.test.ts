@@ -31,6 +31,8 @@ describe('the berthd launcher', () => {
     const direct = await run(DAEMON_MAIN, ['--version']);
     const viaNode = await run(process.execPath, [DAEMON_MAIN, '--version']);
     expect(direct.stdout).toMatch(/^berthd v\d/);
+    // berthd is made by createDaemon: --version lists its plugins, one line each with its version.
+    expect(direct.stdout).toMatch(/\n {2}io\.containerd\.content\.v1\.content \d+\.\d+\.\d+\n/);
     expect(viaNode.stdout).toBe(direct.stdout);
     const cli = await run(CLI_MAIN, ['--version']);
     expect(cli.code).toBe(0);
