@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { contentProviderToken, contentStoreToken, imagesToken, PLUGIN_API_VERSION } from '@berth/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../../tools/images/index.mjs';
-import { ctrTable, expectOk, hasCtr, hasRoot, run, startBerthd, type Berthd } from '../../daemon/test/harness.js';
+import { ctrTable, DAEMON_MAIN, expectOk, hasCtr, hasRoot, run, startBerthd, type Berthd } from '../../daemon/test/harness.js';
 import { hasRegistry, pushLayout, startRegistry, type Registry } from '../../daemon/test/registry.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -143,6 +143,8 @@ describe.skipIf(!ready)('the minimal image store example', () => {
   it('ctr plugins ls shows exactly its plugins: no runtime, tasks or containers', async () => {
     const served = await servedUris(daemon!);
     expect([...served].sort()).toEqual(distributionUris(out).sort());
+    // One plugin per [[plugins]] entry of the manifest (each names a package with one manifest).
+    expect(served).toHaveLength((readFileSync(MINIMAL, 'utf8').match(/^\[\[plugins\]\]$/gm) ?? []).length);
     expect(served).not.toContain('io.containerd.runtime.v2.task');
     expect(served.some((u) => u.startsWith('io.containerd.grpc.v1.tasks') || u.startsWith('io.containerd.grpc.v1.containers'))).toBe(false);
   });
@@ -199,6 +201,10 @@ describe.skipIf(!hasCtr())('the full daemon with a third-party plugin example', 
       const ctr = (args: string[]) => run('/usr/bin/ctr', ['--address', address, ...args]);
       const rows = ctrTable(expectOk(await ctr(['plugins', 'ls'])).stdout);
       expect(rows.map((r) => `${r.TYPE}.${r.ID}`).sort()).toEqual(distributionUris(out).sort());
+      // The same set as berthd's own plugins (its --version lists them), plus the greeter.
+      const berthdUris = expectOk(await run(DAEMON_MAIN, ['--version'])).stdout.split('\n').slice(1).filter((l) => l !== '').map((l) => l.trim().split(' ')[0]!);
+      expect(berthdUris.length).toBeGreaterThan(20);
+      expect(rows.map((r) => `${r.TYPE}.${r.ID}`).sort()).toEqual([...berthdUris, 'io.example.greeter.v1.hello'].sort());
       expect(rows.find((r) => r.TYPE === 'io.example.greeter.v1')?.STATUS).toBe('ok');
       const detail = expectOk(await ctr(['plugins', 'ls', '-d', 'id==hello'])).stdout;
       expect(detail).toContain('hello from berthd-greeter');
