@@ -151,10 +151,17 @@ describe.skipIf(!ready)('berth content fetch-blob', () => {
     expect((await ctrOk(['content', 'active'])).stdout).not.toContain(digest);
     stored[1000] = (stored[1000] as number) ^ 0xff;
     await writeFile(path, stored);
-    const retry = await berth(['content', 'fetch-blob', '--plain-http', `${r().host}/${REPO}`, digest]);
-    expect(retry.code, retry.stderr).toBe(0);
-    expect(retry.stdout).toContain(`${digest}: fetched 0.25 MiB`);
-    expect((await ctrOk(['content', 'get', digest])).stdoutBuffer.equals(data)).toBe(true);
+    // Held by a lease: the failed commit's discard may have scheduled a collection, which takes unreferenced blobs.
+    const lease = `fetch-retry-${process.pid}`;
+    await ctrOk(['leases', 'create', '--id', lease]);
+    try {
+      const retry = await berth(['--lease', lease, 'content', 'fetch-blob', '--plain-http', `${r().host}/${REPO}`, digest]);
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(retry.stdout).toContain(`${digest}: fetched 0.25 MiB`);
+      expect((await ctrOk(['content', 'get', digest])).stdoutBuffer.equals(data)).toBe(true);
+    } finally {
+      await d().ctr(['leases', 'rm', lease]);
+    }
   });
 
   it('resumes an interrupted ingest with a Range request, under the ref a pull uses for a layer', async () => {

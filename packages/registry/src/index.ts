@@ -1,5 +1,6 @@
 export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';
 export * from './blob-fetcher.js';
+export { BlobNotFoundError } from './blob.js';
 export * from './media-types.js';
 export * from './remote.js';
 export * from './fetch-blob.js';

@@ -1,8 +1,8 @@
 // `berth content fetch-blob REF DIGEST`: one blob from a registry into berthd's content store, streamed through
 // Content.Write (never held in memory), labelled with its distribution source as a pull does.
 import type { Command } from 'commander';
-import { contentStoreToken, InvalidArgumentError, isNotFound } from '@berth/core';
-import { fetchBlob, MAX_LABEL_LENGTH, parseRemoteRef, staticCredentials, type FetchBlobResult } from '@berth/registry';
+import { contentStoreToken, InvalidArgumentError } from '@berth/core';
+import { BlobNotFoundError, fetchBlob, MAX_LABEL_LENGTH, parseRemoteRef, staticCredentials, type FetchBlobResult } from '@berth/registry';
 import { parseDigest } from '../args.js';
 import { ReportedFailure, type CliContext } from '../context.js';
 import { progressLine } from '../ingest.js';
@@ -50,7 +50,9 @@ export function registerFetchBlob(content: Command, ctx: CliContext): void {
         });
       } catch (err) {
         progress?.done();
-        if (isNotFound(err)) {
+        // Only the registry's answer is "not found in REF": a blob the store lost meanwhile (collected before it
+        // was labelled, without --lease) keeps its own message.
+        if (err instanceof BlobNotFoundError) {
           ctx.error(`blob ${digest} not found in ${refText}`);
           throw new ReportedFailure();
         }
