@@ -92,8 +92,10 @@ describe('attachStdio (cio copyIO)', () => {
     const set = await createFifoSet(root, 'p');
     const input = new PassThrough();
     let closed = 0;
-    const att = await attachStdio(set, { stdin: input, stdout: sink(), stderr: sink() }, { closeStdin: async () => void closed++ });
+    // The reader stands for the shim, which holds the FIFO once Create returned (`ready`): without it, a writer
+    // closed before a slow-starting reader opened would take the data with it.
     const reader = sh('sh', ['-c', `head -c 11 < ${set.stdin}`]);
+    const att = await attachStdio(set, { stdin: input, stdout: sink(), stderr: sink() }, { closeStdin: async () => void closed++, ready: reader });
     input.write('hello ');
     input.end('world');
     expect((await reader).stdout).toBe('hello world');
