@@ -191,10 +191,21 @@ describe.runIf(process.getuid?.() === 0)('cgroup v1 statistics of a real cgroup 
     } finally {
       child.kill('SIGKILL');
       await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+      // The shell's own children (head, sleep) are in the cgroup too: kill whatever is left there.
+      for (const d of new Set(dirs.values())) {
+        const procs = await readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '');
+        for (const pid of procs.split('\n').filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
       await rm(`/dev/shm/${name}`, { force: true });
       for (const d of new Set(dirs.values())) {
         // The cgroup empties once the killed process is reaped; retry briefly.
-        for (let i = 0; i < 50 && existsSync(d); i++) {
+        for (let i = 0; i < 100 && existsSync(d); i++) {
           try {
             await rmdir(d);
           } catch {
