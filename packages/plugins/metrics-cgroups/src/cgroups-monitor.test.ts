@@ -109,4 +109,35 @@ describe('CgroupsMonitor on a cgroup v2 fixture tree', () => {
     expect(peak).toBeLessThanOrEqual(3);
     expect(peak).toBeGreaterThan(1);
   });
+
+  it('never holds the event loop while it reads many tasks (no gap between timer ticks over 100 ms)', async () => {
+    const mount = join(root, 'cgroup');
+    const hierarchy = parseHierarchy(`26 22 0:23 / ${mount} rw - cgroup2 cgroup2 rw\n`)!;
+    const tasks: Task[] = [];
+    for (let i = 0; i < 300; i++) {
+      await v2Tree(mount, `ns/t${i}`, i + 1, i);
+      await writeFile(join(mount, `ns/t${i}`, 'memory.stat'), Array.from({ length: 40 }, (_, k) => `key${k} ${k * i}`).join('\n'));
+      const proc = join(root, 'proc', String(2000 + i));
+      await mkdir(proc, { recursive: true });
+      await writeFile(join(proc, 'cgroup'), `0::/ns/t${i}\n`);
+      tasks.push(fakeTask(`t${i}`, 'ns', 2000 + i));
+    }
+    const monitor = new CgroupsMonitor({ hierarchy, runtime: fakeRuntime(tasks), log: nullLogger, concurrency: 8, procRoot: join(root, 'proc') });
+    let last = performance.now();
+    let worst = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last);
+      last = now;
+    }, 5);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const families = await monitor.collect();
+        expect(families.find((f) => f.name === 'container_cpu_usage_usec_microseconds')?.samples).toHaveLength(300);
+      }
+    } finally {
+      clearInterval(timer);
+    }
+    expect(worst).toBeLessThan(100);
+  });
 });

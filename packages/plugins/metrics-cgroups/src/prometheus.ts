@@ -127,28 +127,59 @@ const V2_DEFS: readonly Def<V2Metrics>[] = [
   { name: 'container_memory_oom_total', help: 'OOM events of the container (memory.events oom).', values: (m) => one(m.memory_events?.oom) },
 ];
 
-/** The families of every task's statistics, one family per name, samples in task order. */
-export function containerFamilies(tasks: readonly TaskStats[]): MetricFamily[] {
-  const families = new Map<string, { help: string; type: 'gauge' | 'counter'; samples: MetricSample[] }>();
-  const add = <M>(defs: readonly Def<M>[], metrics: M, base: MetricLabels, oomBase: MetricLabels) => {
+/**
+ * Builds the families task by task (a scrape adds its tasks in slices and yields between them). Label objects are
+ * built once per task and shared by its samples; per-metric labels are merged into them in name order, as
+ * Prometheus's Go client writes labels.
+ */
+export class FamilyBuilder {
+  private readonly byName = new Map<string, { help: string; type: 'gauge' | 'counter'; samples: MetricSample[] }>();
+
+  add(task: TaskStats): void {
+    const oomBase: MetricLabels = { container_id: task.id, namespace: task.namespace };
+    const base: MetricLabels = { container_id: task.id, namespace: task.namespace, runtime: task.runtime };
+    if (task.stats.version === 1) this.addDefs(V1_DEFS, task.stats.metrics, base, oomBase);
+    else this.addDefs(V2_DEFS, task.stats.metrics, base, oomBase);
+  }
+
+  families(): MetricFamily[] {
+    return [...this.byName].map(([name, f]) => ({ name, help: f.help, type: f.type, samples: f.samples }));
+  }
+
+  private addDefs<M>(defs: readonly Def<M>[], metrics: M, base: MetricLabels, oomBase: MetricLabels): void {
     for (const def of defs) {
       const values = def.values(metrics);
       if (values.length === 0) continue;
-      let family = families.get(def.name);
-      if (!family) families.set(def.name, (family = { help: def.help, type: def.counter ? 'counter' : 'gauge', samples: [] }));
-      for (const { v, labels } of values) family.samples.push({ labels: sortLabels({ ...(def.counter ? oomBase : base), ...labels }), value: Number(v) });
+      let family = this.byName.get(def.name);
+      if (!family) this.byName.set(def.name, (family = { help: def.help, type: def.counter ? 'counter' : 'gauge', samples: [] }));
+      const own = def.counter ? oomBase : base;
+      for (const { v, labels } of values) family.samples.push({ labels: labels ? mergeSorted(own, labels) : own, value: Number(v) });
     }
-  };
-  for (const task of tasks) {
-    const oomBase = { container_id: task.id, namespace: task.namespace };
-    const base = { ...oomBase, runtime: task.runtime };
-    if (task.stats.version === 1) add(V1_DEFS, task.stats.metrics, base, oomBase);
-    else add(V2_DEFS, task.stats.metrics, base, oomBase);
   }
-  return [...families].map(([name, f]) => ({ name, help: f.help, type: f.type, samples: f.samples }));
 }
 
-/** Labels in name order, as Prometheus's Go client writes them. */
-function sortLabels(labels: MetricLabels): MetricLabels {
-  return Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+/** The families of every task's statistics, one family per name, samples in task order. */
+export function containerFamilies(tasks: readonly TaskStats[]): MetricFamily[] {
+  const builder = new FamilyBuilder();
+  for (const task of tasks) builder.add(task);
+  return builder.families();
+}
+
+/** Two label sets whose keys are each in name order, merged in name order. */
+function mergeSorted(a: MetricLabels, b: MetricLabels): MetricLabels {
+  const ak = Object.keys(a);
+  const bk = Object.keys(b).sort();
+  const out: Record<string, string> = {};
+  let i = 0;
+  let j = 0;
+  while (i < ak.length || j < bk.length) {
+    if (j >= bk.length || (i < ak.length && ak[i]! < bk[j]!)) {
+      out[ak[i]!] = a[ak[i]!]!;
+      i++;
+    } else {
+      out[bk[j]!] = b[bk[j]!]!;
+      j++;
+    }
+  }
+  return out;
 }
