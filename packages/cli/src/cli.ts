@@ -14,6 +14,7 @@ import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerRun, registerTasks, separateCommandArgs } from './commands/tasks.js';
+import { registerTop } from './commands/top.js';
 import { registerVersion } from './commands/version.js';
 import {
   CliContext,
@@ -59,6 +60,7 @@ export function createProgram(ctx: CliContext): Command {
   registerRun(program, ctx);
   registerTasks(program, ctx);
   registerBuild(program, ctx);
+  registerTop(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }
