@@ -24,25 +24,32 @@ export interface FetchArtifactResult {
   readonly blobs: readonly { readonly digest: string; readonly size: number; readonly existed: boolean }[];
 }
 
-async function writeFromRegistry(store: ContentStore, ctx: FetchContext, fetcher: HttpFetcher, desc: ArtifactDescriptor, remote: RemoteRef, labels: Record<string, string>, signal?: AbortSignal) {
-  const source = (offset: number) =>
-    (async function* () {
-      if (offset >= desc.size && desc.size > 0) return;
-      const body = await fetcher.fetch(desc, { offset, ...(signal ? { signal } : {}) });
-      yield* body.chunks;
-    })();
+/**
+ * Writes one blob (`source` opened at the ingest's offset) with `labels` and the distribution-source label; when
+ * the store has it already, adds what this fetch knows without dropping the labels it has.
+ */
+async function writeLabelled(store: ContentStore, ctx: FetchContext, desc: ArtifactDescriptor, remote: RemoteRef, labels: Record<string, string>, source: (offset: number) => AsyncIterable<Uint8Array>) {
   const key = distributionSourceKey(remote.hostname);
   const result = await writeBlob(store, ctx, source, { ref: refKeyFor(desc.digest, desc.mediaType), total: desc.size, expected: desc.digest, discardOnCommitFailure: true, labels: { ...labels, [key]: remote.repository } });
   if (result.existed) {
-    // already there (another pull, an earlier fetch): add what this fetch knows without dropping what it has
     const info = await store.info(ctx, desc.digest);
-    const source = addDistributionSource(info.labels[key], remote.repository);
+    const sources = addDistributionSource(info.labels[key], remote.repository);
     const update: Record<string, string> = { ...labels };
-    if (key.length + source.length <= MAX_LABEL_LENGTH) update[key] = source;
+    if (key.length + sources.length <= MAX_LABEL_LENGTH) update[key] = sources;
     const changed = Object.entries(update).filter(([k, v]) => info.labels[k] !== v);
     if (changed.length > 0) await store.update(ctx, { digest: desc.digest, labels: Object.fromEntries(changed) }, changed.map(([k]) => `labels.${k}`));
   }
   return { digest: desc.digest, size: desc.size, existed: result.existed };
+}
+
+function fromRegistry(fetcher: HttpFetcher, desc: ArtifactDescriptor, signal?: AbortSignal) {
+  return (offset: number) =>
+    (async function* () {
+      // everything was written before, only the commit is missing: a Range at the end would be refused
+      if (offset >= desc.size && desc.size > 0) return;
+      const body = await fetcher.fetch(desc, { offset, ...(signal ? { signal } : {}) });
+      yield* body.chunks;
+    })();
 }
 
 /**
@@ -65,18 +72,15 @@ export async function fetchArtifactDetailed(ref: string, store: ContentStore, ct
     for (const child of [resolved.manifest.config, ...resolved.manifest.layers]) {
       if (seen.has(child.digest)) continue;
       seen.add(child.digest);
-      blobs.push(await writeFromRegistry(store, ctx, fetcher, child, remote, {}, signal));
+      blobs.push(await writeLabelled(store, ctx, child, remote, {}, fromRegistry(fetcher, child, signal)));
     }
     const { descriptor, bytes } = resolved;
-    const manifestDesc = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
-    const labels = artifactChildLabels(resolved);
-    const result = await writeBlob(store, ctx, (async function* () { yield bytes; })(), { ref: refKeyFor(descriptor.digest, descriptor.mediaType), total: bytes.length, expected: descriptor.digest, discardOnCommitFailure: true, labels });
-    if (result.existed) {
-      const info = await store.info(ctx, manifestDesc.digest);
-      const changed = Object.entries(labels).filter(([k, v]) => info.labels[k] !== v);
-      if (changed.length > 0) await store.update(ctx, { digest: manifestDesc.digest, labels: Object.fromEntries(changed) }, changed.map(([k]) => `labels.${k}`));
-    }
-    blobs.push({ digest: descriptor.digest, size: descriptor.size, existed: result.existed });
+    // the manifest's bytes were read (and digest-checked) by the resolve: written from memory
+    const fromMemory = (offset: number) =>
+      (async function* () {
+        yield bytes.subarray(offset);
+      })();
+    blobs.push(await writeLabelled(store, ctx, descriptor, remote, artifactChildLabels(resolved), fromMemory));
     return { descriptor, name: resolved.name, blobs };
   });
 }
