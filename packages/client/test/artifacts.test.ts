@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errdefOf, isInvalidArgument, isNotFound, sha256Digest } from '@berth/core';
+import { errdefOf, isFailedPrecondition, isInvalidArgument, isNotFound, sha256Digest } from '@berth/core';
 
 const isPermissionDenied = (err: unknown) => errdefOf(err) === 'permission-denied';
 import { createResolver, type HttpResolver } from '@berth/registry';
@@ -130,6 +130,20 @@ describe.skipIf(!hasRegistry())('artifacts against docker-registry (tag fallback
     // pushing the same attachment again adds nothing
     await pushArtifact(`${registry.host}/test/subject`, { artifactType: SIG, files: [{ title: 'sig', data: 'signature' }], subject, annotations: { [ANNOTATION_CREATED]: sig.annotations![ANNOTATION_CREATED]! } }, { resolver });
     expect(await listReferrers(subjectRef, {}, { resolver })).toHaveLength(2);
+  });
+
+  it('refuses to read or overwrite a sha256-<hex> tag that is not a referrers index', async () => {
+    const subjectRef = `${registry.host}/test/squatted:v1`;
+    const subject = await pushArtifact(subjectRef, { artifactType: TYPE, files: [] }, { resolver });
+    // someone tagged an ordinary manifest with the fallback's name
+    await pushArtifact(`${registry.host}/test/squatted:${referrersTag(subject.digest)}`, { artifactType: TYPE, files: [{ title: 'x', data: 'x' }] }, { resolver });
+    const squatter = (await resolver.resolve(`${registry.host}/test/squatted:${referrersTag(subject.digest)}`)).descriptor.digest;
+    await expect(listReferrers(subjectRef, {}, { resolver })).rejects.toSatisfy(isFailedPrecondition);
+    const attachment = pushArtifact(`${registry.host}/test/squatted`, { artifactType: SIG, files: [{ title: 's', data: 'never pushed' }], subject }, { resolver });
+    await expect(attachment).rejects.toSatisfy(isFailedPrecondition);
+    // refused before anything was sent: not even its file's blob is there
+    expect((await registry.fetch(`${registry.url}/v2/test/squatted/blobs/${sha256Digest('never pushed')}`, { method: 'HEAD' })).status).toBe(404);
+    expect((await resolver.resolve(`${registry.host}/test/squatted:${referrersTag(subject.digest)}`)).descriptor.digest).toBe(squatter);
   });
 
   describe('pull is path-safe', () => {

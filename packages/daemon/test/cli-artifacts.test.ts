@@ -162,6 +162,13 @@ describe.skipIf(!ready)('berth artifact', () => {
     const elsewhere = await berth(['artifact', 'push', ref, join(scratch, 'sig.txt'), '--artifact-type', SIG, '--subject', `${registry.host}/test/bundle:v1`]);
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toMatch(/repository/);
+    // a fetch that fails drops the lease it made, and leaves no blob behind
+    const ns = `bad-${randomBytes(3).toString('hex')}`;
+    const fetch = await berth(['-n', ns, 'artifact', 'fetch', `${registry.host}/test/bad:nothing`]);
+    expect(fetch.code).toBe(1);
+    expect(fetch.stderr).toMatch(/not found/);
+    expect(ok(await berthd.ctr(['leases', 'ls', '-q'], { namespace: ns })).stdout.trim()).toBe('');
+    expect(ok(await berthd.ctr(['content', 'ls', '-q'], { namespace: ns })).stdout.trim()).toBe('');
     const res = await registry.fetch(`${registry.url}/v2/test/bad/tags/list`);
     expect(res.status).toBe(404);
   });

@@ -173,13 +173,24 @@ export function registerArtifact(program: Command, ctx: CliContext): void {
       .option('--expires <duration>', `expiry of the lease made when no --lease is given (0: none)`, DEFAULT_LEASE_EXPIRY),
   ).action(async (ref: string, opts: RegistryFlags & { expires: string }) => {
     const content = await ctx.resolve(contentStoreToken);
+    const namespace = ctx.options.namespace;
     let lease = ctx.options.lease;
+    let made: (() => Promise<void>) | undefined;
     if (lease === undefined) {
       const leases = await ctx.resolve(leasesToken);
-      lease = generateLeaseId();
-      await leases.create({ namespace: ctx.options.namespace }, { id: lease, labels: leaseLabels({}, parseDuration(opts.expires)) });
+      const id = generateLeaseId();
+      await leases.create({ namespace }, { id, labels: leaseLabels({}, parseDuration(opts.expires)) });
+      lease = id;
+      made = () => leases.delete({ namespace }, id);
     }
-    const result = await fetchArtifactDetailed(ref, content, { namespace: ctx.options.namespace, lease }, artifactOptions(opts));
+    let result;
+    try {
+      result = await fetchArtifactDetailed(ref, content, { namespace, lease }, artifactOptions(opts));
+    } catch (err) {
+      // a lease made for a fetch that failed holds only its partial blobs: let them go
+      await made?.().catch(() => undefined);
+      throw err;
+    }
     if (ctx.json) return ctx.printJson({ reference: ref, digest: result.descriptor.digest, artifactType: result.descriptor.artifactType, lease, blobs: result.blobs });
     ctx.line(`${result.name}: ${result.descriptor.digest} (${result.blobs.length} blobs, ${result.blobs.filter((b) => !b.existed).length} fetched; lease ${lease})`);
   });

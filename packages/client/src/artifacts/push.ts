@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { InvalidArgumentError, sha256Digest, validateDigest, type Descriptor } from '@berth/core';
-import { parseRemoteRef, type HttpResolver } from '@berth/registry';
+import { MAX_MANIFEST_SIZE, parseRemoteRef, type HttpResolver } from '@berth/registry';
 import { referrerDescriptor, repositoryOf, withResolver } from './manifest.js';
-import { addToReferrersIndex } from './referrers.js';
+import { addToReferrersIndex, readReferrersIndex } from './referrers.js';
 import { checkTitle } from './titles.js';
 import {
   ANNOTATION_CREATED,
@@ -145,7 +145,9 @@ export async function packArtifact(spec: PushArtifactSpec, now = new Date()): Pr
     ...(subject ? { subject } : {}),
     annotations,
   };
-  return { blobs, manifest, bytes: Buffer.from(JSON.stringify(manifest)) };
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  if (bytes.length > MAX_MANIFEST_SIZE) throw new InvalidArgumentError(`the manifest would be ${bytes.length} bytes, more than registries and berth accept (${MAX_MANIFEST_SIZE})`);
+  return { blobs, manifest, bytes };
 }
 
 async function pushBlobs(resolver: HttpResolver, repo: string, blobs: readonly Blob[], signal?: AbortSignal): Promise<void> {
@@ -175,14 +177,18 @@ export async function pushArtifact(ref: string, spec: PushArtifactSpec, options:
   const repo = repositoryOf(remote);
   const signal = options.signal;
   return withResolver(options, async (resolver) => {
+    // an attachment: does the registry index it (the referrers API)? If not, the fallback tag must be a referrers
+    // index (or absent) before anything is pushed
+    let fallback = false;
+    if (manifest.subject) {
+      fallback = (await resolver.referrers(repo, manifest.subject.digest, signal ? { signal } : {})) === undefined;
+      if (fallback) await readReferrersIndex(resolver, repo, manifest.subject.digest, signal);
+    }
     await pushBlobs(resolver, repo, blobs, signal);
     const reference = remote.tag ?? (remote.digest !== undefined || manifest.subject ? desc.digest : 'latest');
     await resolver.pusher(repo).push(desc, inMemory(bytes), { reference, ...(signal ? { signal } : {}) });
     const result = referrerDescriptor(desc, manifest);
-    if (manifest.subject) {
-      const api = await resolver.referrers(repo, manifest.subject.digest, signal ? { signal } : {});
-      if (api === undefined) await addToReferrersIndex(resolver, repo, manifest.subject, result, signal);
-    }
+    if (manifest.subject && fallback) await addToReferrersIndex(resolver, repo, manifest.subject, result, signal);
     return result;
   });
 }

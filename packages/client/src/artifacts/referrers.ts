@@ -1,9 +1,9 @@
 // The referrers of a subject (OCI distribution spec 1.1): the referrers API when the registry has one, else the
 // tag schema fallback, an image index tagged `<alg>-<hex>` of the subject's digest that whoever pushes a referrer
 // keeps up to date (read, add, push under the tag, delete the index it replaced), as oras-go does.
-import { isNotFound, sha256Digest, type Descriptor } from '@berth/core';
+import { FailedPreconditionError, isNotFound, sha256Digest, type Descriptor } from '@berth/core';
 import { parseRemoteRef, type HttpResolver } from '@berth/registry';
-import { fetchManifestBytes, parseIndexManifests, repositoryOf, withResolver } from './manifest.js';
+import { fetchManifestBytes, parseDescriptor, parseIndexManifests, repositoryOf, withResolver } from './manifest.js';
 import { ArtifactMediaType, type ArtifactDescriptor, type ArtifactOptions } from './types.js';
 
 /** The fallback tag of a subject: `sha256:<hex>` becomes `sha256-<hex>`. */
@@ -27,6 +27,10 @@ export async function readReferrersIndex(resolver: HttpResolver, repo: string, d
   } catch (err) {
     if (isNotFound(err)) return { manifests: [] };
     throw err;
+  }
+  if (index.mediaType !== ArtifactMediaType.Index) {
+    // someone else's tag of that name: never read as referrers, never overwritten
+    throw new FailedPreconditionError(`${repo}:${referrersTag(digest)} is a ${index.mediaType || 'manifest of no media type'}, not the image index of the referrers tag schema`);
   }
   const bytes = await fetchManifestBytes(resolver, repo, index, signal);
   return { index, manifests: parseIndexManifests(bytes, index.digest) };
@@ -64,7 +68,7 @@ export async function referrersOf(resolver: HttpResolver, repo: string, digest: 
   const filter = (list: readonly ArtifactDescriptor[]) => (artifactType ? list.filter((d) => d.artifactType === artifactType) : [...list]);
   const api = await resolver.referrers(repo, digest, { ...(artifactType ? { artifactType } : {}), ...(signal ? { signal } : {}) });
   if (api !== undefined) {
-    const listed = api.manifests as ArtifactDescriptor[];
+    const listed = api.manifests.map((m, i) => parseDescriptor(m, `referrers of ${repo}@${digest}: entry ${i}`));
     return { referrers: api.filtered ? [...listed] : filter(listed), via: 'api' };
   }
   return { referrers: filter((await readReferrersIndex(resolver, repo, digest, signal)).manifests), via: 'tag' };
