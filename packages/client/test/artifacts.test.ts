@@ -186,6 +186,17 @@ describe.skipIf(!hasRegistry())('artifacts against docker-registry (tag fallback
       expect(await readdir(outside)).toEqual([]);
     });
 
+    it('a file the registry serves with the wrong bytes fails the pull and nothing lands', async () => {
+      const good = Buffer.from('first file, fine');
+      const victim = randomBytes(4096);
+      await pushArtifact(`${registry.host}/test/tampered:v1`, { artifactType: TYPE, files: [{ title: 'good.txt', data: good }, { title: 'bad.bin', data: victim }] }, { resolver });
+      // same length, other bytes: only the digest check can tell
+      await writeFile(registry.blobPath(sha256Digest(victim)), randomBytes(4096));
+      const out = await mkdtemp(join(scratch, 'tampered-'));
+      await expect(pullArtifact(`${registry.host}/test/tampered:v1`, out, { resolver })).rejects.toSatisfy((err: unknown) => errdefOf(err) === 'data-loss');
+      expect(await readdir(out)).toEqual([]);
+    });
+
     it('replaces a symlink at the target itself instead of writing through it', async () => {
       const parent = await mkdtemp(join(scratch, 'final-'));
       const out = join(parent, 'out');
