@@ -1,5 +1,6 @@
 // The `berth` program: global options, the command groups, and one error policy (`berth: <message>`, exit 1).
 import { Command, CommanderError, Option } from 'commander';
+import { registerArtifact } from './commands/artifact.js';
 import { registerBuild } from './commands/build.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerContainers } from './commands/containers.js';
@@ -55,6 +56,7 @@ export function createProgram(ctx: CliContext): Command {
   registerImages(program, ctx);
   registerPull(program, ctx);
   registerPush(program, ctx);
+  registerArtifact(program, ctx);
   registerContainers(program, ctx);
   registerExtensions(program, ctx);
   registerRun(program, ctx);
