@@ -6,9 +6,13 @@ import { Command, Option } from 'commander';
 import {
   createLogger,
   LOG_LEVELS,
+  nullLogger,
+  loadInstalledPlugins,
   loadPluginPackages,
+  loadPluginTrust,
   loadServerConfigFile,
   PluginHost,
+  pluginUri,
   renderServerConfig,
   ttrpcAddressOf,
   validateServerConfig,
@@ -42,9 +46,12 @@ async function resolveConfig(flags: Flags): Promise<{ config: ServerConfig; base
   return { config, baseDir: file ? dirname(resolve(file)) : process.cwd(), file };
 }
 
-async function composition(config: ServerConfig, baseDir: string) {
+async function composition(config: ServerConfig, baseDir: string, log: Logger = nullLogger) {
   const extra = await loadPluginPackages(config.plugin_packages, baseDir);
-  return { plugins: [...daemonPlugins, ...extra.manifests], sources: extra.sources };
+  const named = [...daemonPlugins, ...extra.manifests];
+  // Packages `berth plugin install` put under <root>/plugins, each verified against its recorded digest first.
+  const installed = await loadInstalledPlugins(config.root, await loadPluginTrust(config, baseDir), { taken: new Set(named.map(pluginUri)), log });
+  return { plugins: [...named, ...installed.manifests], sources: { ...extra.sources, ...installed.sources } };
 }
 
 async function run(flags: Flags): Promise<void> {
@@ -52,7 +59,7 @@ async function run(flags: Flags): Promise<void> {
   const log = createLogger({ level: config.debug.level });
   let daemon: Daemon | undefined;
   installProcessGuards({ log, stop: () => daemon?.stop() });
-  const { plugins, sources } = await composition(config, baseDir);
+  const { plugins, sources } = await composition(config, baseDir, log);
   log.info('starting berthd', { version: DAEMON_VERSION, revision: DAEMON_REVISION, root: config.root, state: config.state });
   const started = await Daemon.start({ config, plugins, sources, log, configSource: file });
   daemon = started;
@@ -100,10 +107,13 @@ const program = new Command('berthd')
 const configCommand = program.command('config').description('information on the configuration');
 configCommand
   .command('default')
-  .description('print the full default configuration, with every plugin section')
-  .action(() => {
+  .description('print the full default configuration, with every plugin section (installed plugins included)')
+  .action(async () => {
+    // The root (and trust) of the config file when one is named or present: installed plugins' sections appear too.
+    const { config: given, baseDir } = await resolveConfig(program.opts<Flags>());
+    const { plugins } = await composition(given, baseDir);
     const config = validateServerConfig({});
-    for (const manifest of daemonPlugins) {
+    for (const manifest of plugins) {
       if (manifest.config) config.plugins[`${manifest.type}.${manifest.id}`] = structuredClone(manifest.config.defaults) as Record<string, unknown>;
     }
     process.stdout.write(renderServerConfig(config));
