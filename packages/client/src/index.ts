@@ -33,3 +33,4 @@ export * from './oci/index.js';
 export * from './stdio/index.js';
 export { TasksProxy, toTaskProcessInfo, OCI_PROCESS_TYPE_URL, type TaskProcessInfo, type CreateTaskRequest } from './proxy/tasks.js';
 export { ContainersProxy, toContainer, toWireContainer } from './proxy/containers.js';
+export * from './artifacts/index.js';

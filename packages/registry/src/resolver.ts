@@ -41,11 +41,30 @@ export interface HttpFetcher extends Fetcher {
   stat(digest: string, options?: { mediaType?: string; signal?: AbortSignal }): Promise<{ size?: number }>;
 }
 
+/** One answer of the referrers API (OCI distribution spec 1.1), every page followed. */
+export interface ReferrersListing {
+  /** The `manifests` of the image indexes the registry answered with. */
+  readonly manifests: readonly (Descriptor & { readonly artifactType?: string })[];
+  /** Whether the registry applied the `artifactType` filter (`OCI-Filters-Applied: artifactType`). */
+  readonly filtered: boolean;
+}
+
 /** The Resolver over HTTP. `close()` drops the kept-alive connections (call it when done). */
 export interface HttpResolver extends Resolver {
   fetcher(ref: string): HttpFetcher;
+  /**
+   * GET /v2/<name>/referrers/<digest> (with `?artifactType=` when given), following `Link: <…>; rel="next"`.
+   * Undefined when the registry has no referrers API (a 404 that is not NAME_UNKNOWN, or an answer that is not an
+   * OCI image index): the caller then reads the `<alg>-<hex>` tag instead, as the spec's fallback says.
+   */
+  referrers(ref: string, digest: string, options?: { artifactType?: string; signal?: AbortSignal }): Promise<ReferrersListing | undefined>;
+  /** DELETE /v2/<name>/manifests/<digest>; false when the registry refuses deletes (405, or 404: already gone). */
+  deleteManifest(ref: string, digest: string, options?: { signal?: AbortSignal }): Promise<boolean>;
   close(): void;
 }
+
+/** Pages of a referrers listing a client follows at most (a registry that links in circles ends there). */
+export const MAX_REFERRERS_PAGES = 100;
 
 export function createResolver(options: HttpResolverOptions = {}): HttpResolver {
   return new RegistryResolver(options);
@@ -174,6 +193,74 @@ class RegistryResolver implements HttpResolver {
 
   fetcher(refText: string): HttpFetcher {
     return new RegistryFetcher(this.client, parseRemoteRef(refText), this.options);
+  }
+
+  async referrers(refText: string, digest: string, options: { artifactType?: string; signal?: AbortSignal } = {}): Promise<ReferrersListing | undefined> {
+    const ref = parseRemoteRef(refText);
+    validateDigest(digest);
+    const ep = this.client.hosts(ref.host, 'pull')[0];
+    if (!ep) throw new NotFoundError(`${ref.host}/${ref.repository}: no endpoint may pull (capabilities in hosts.toml)`);
+    const what = `referrers of ${ref.host}/${ref.repository}@${digest}`;
+    const query = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';
+    let path: string | undefined = withNamespace(ep, ref.host, `${ep.path}/${ref.repository}/referrers/${digest}${query}`);
+    const manifests: (Descriptor & { artifactType?: string })[] = [];
+    let filtered = options.artifactType !== undefined;
+    for (let page = 0; path !== undefined; page++) {
+      if (page >= MAX_REFERRERS_PAGES) throw new UnavailableError(`${what}: more than ${MAX_REFERRERS_PAGES} pages`);
+      const req: RegistryRequest = { method: 'GET', path, headers: { accept: MediaType.OciIndex }, scopes: [pullScope(ref.repository)], what, ...(options.signal ? { signal: options.signal } : {}) };
+      const res = await this.client.request(ep, req);
+      if (res.status === 404) {
+        const body = await readBody(res, 64 << 10).catch(() => Buffer.alloc(0));
+        // the repository is unknown: the API may well exist, the subject does not
+        if (/"code"\s*:\s*"NAME_UNKNOWN"/.test(body.toString())) throw new NotFoundError(`${what}: repository not found in registry ${ep.host}`);
+        if (page === 0) return undefined;
+        throw new NotFoundError(`${what}: page ${page + 1} is gone`);
+      }
+      if (res.status !== 200) throw await this.client.failure(ep, req, res);
+      if (mediaTypeOf(res) !== MediaType.OciIndex) {
+        discard(res);
+        if (page === 0) return undefined;
+        throw new DataLossError(`${what}: page ${page + 1} is ${mediaTypeOf(res) || 'untyped'}, not an OCI image index`);
+      }
+      const body = await readBody(res, MAX_MANIFEST_SIZE);
+      let index: { manifests?: unknown };
+      try {
+        index = JSON.parse(body.toString()) as { manifests?: unknown };
+      } catch (err) {
+        throw new DataLossError(`${what}: the registry answered with an index that is not JSON`, { cause: err });
+      }
+      if (!Array.isArray(index.manifests)) throw new DataLossError(`${what}: the registry's index has no manifests array`);
+      manifests.push(...(index.manifests as (Descriptor & { artifactType?: string })[]));
+      const applied = (header(res, 'oci-filters-applied') ?? '').split(',').map((f) => f.trim());
+      if (!applied.includes('artifactType')) filtered = false;
+      path = nextLink(header(res, 'link'), res.url);
+    }
+    return { manifests, filtered: options.artifactType !== undefined && filtered };
+  }
+
+  async deleteManifest(refText: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const ref = parseRemoteRef(refText);
+    validateDigest(digest);
+    const ep = this.client.hosts(ref.host, 'push')[0];
+    if (!ep) throw new NotFoundError(`${ref.host}/${ref.repository}: no endpoint may push (capabilities in hosts.toml)`);
+    const req: RegistryRequest = {
+      method: 'DELETE',
+      path: `${ep.path}/${ref.repository}/manifests/${digest}`,
+      scopes: [`repository:${ref.repository}:delete`, pushScope(ref.repository)],
+      what: `manifest ${digest} of ${ref.host}/${ref.repository}`,
+      redirects: false,
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    const res = await this.client.request(ep, req);
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+      discard(res);
+      return true;
+    }
+    if (res.status === 404 || res.status === 405) {
+      discard(res);
+      return false;
+    }
+    throw await this.client.failure(ep, req, res);
   }
 
   pusher(refText: string): Pusher {
@@ -515,6 +602,16 @@ class RegistryPusher implements Pusher {
     await send(request('PUT', uploadUrl(ep, location, { digest: desc.digest }).href), UPLOAD_DONE);
     return 'uploaded';
   }
+}
+
+/** The `rel="next"` target of a Link header, resolved against the request's URL (as an absolute URL). */
+export function nextLink(link: string | undefined, base: URL): string | undefined {
+  if (link === undefined) return undefined;
+  for (const part of link.split(',')) {
+    const match = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (match && /(?:^|;)\s*rel="?next"?\s*(?:;|$)/.test(match[2]!)) return new URL(match[1]!, base).href;
+  }
+  return undefined;
 }
 
 /** The answers that complete an upload's final PUT. */
