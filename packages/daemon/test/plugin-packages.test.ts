@@ -208,8 +208,33 @@ describe.skipIf(!ready)('plugin packages: pack, push, sign, install, load, rm', 
     expect(mine.stdout).toMatch(/berth-plugin-loud.*error: .*was modified/);
   });
 
+  it('upgrade replaces an installed version (install refuses to), its old tree and lease go', async () => {
+    writePlugin(join(work, 'loud-next'), { name: '@example/berth-plugin-loud', version: '1.1.0', id: 'loud' });
+    const next = `${registry!.host}/example/loud:1.1.0`;
+    ok(await berth(['plugin', 'push', '--plain-http', join(work, 'loud-next'), next]), 'push 1.1.0');
+    ok(await berth(['plugin', 'sign', '--plain-http', next, '--key', join(work, 'acme.key')]), 'sign 1.1.0');
+    const leasesBefore = (await daemon!.ctr(['leases', 'ls', '-q'])).stdout.trim().split('\n').filter((l) => l.startsWith('berth-plugin-'));
+    expect(leasesBefore).toHaveLength(1);
+    const refused = await berth(installArgs(next));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/@example\/berth-plugin-loud 1\.0\.0 .* is installed; use berth plugin upgrade/);
+    const up = ok(await berth(['--format', 'json', 'plugin', 'upgrade', '--plain-http', '--berthd-config', daemon!.configFile, next]), 'upgrade');
+    expect(JSON.parse(up.stdout)).toMatchObject({ state: 'upgraded', version: '1.1.0', replaced: '1.0.0' });
+    const pkg = join(daemon!.root, 'plugins/@example/berth-plugin-loud');
+    expect(readdirSync(pkg).sort()).toEqual(['1.1.0', 'installed.json']);
+    const leasesAfter = (await daemon!.ctr(['leases', 'ls', '-q'])).stdout.trim().split('\n').filter((l) => l.startsWith('berth-plugin-'));
+    expect(leasesAfter).toHaveLength(1);
+    expect(leasesAfter[0]).not.toBe(leasesBefore[0]);
+    const dir = daemon!.dir;
+    await daemon!.stop({ keepDir: true });
+    daemon = await startBerthd({ dir, config: config + '\n' });
+    expect(ok(await daemon.ctr(['plugins', 'ls', '-d', 'id==loud']), 'ctr plugins ls').stdout).toMatch(/berth\.version\s+1\.1\.0/);
+    expect((await daemon.ctr(['plugins', 'ls'])).stdout).toMatch(/io\.example\.loud\.v1\s+loud\s+-\s+ok/);
+  });
+
   it('rm leaves no files and releases the lease: the blobs are collected', async () => {
     const layer = JSON.parse(readFileSync(join(daemon!.root, 'plugins/@example/berth-plugin-loud/installed.json'), 'utf8')) as { manifestDigest: string };
+    expect(ok(await daemon!.ctr(['content', 'ls', '-q']), 'ctr content ls').stdout).toContain(layer.manifestDigest);
     ok(await berth(['plugin', 'rm', '--berthd-config', daemon!.configFile, '@example/berth-plugin-loud']), 'rm');
     expect(filesUnder(join(daemon!.root, 'plugins'))).toEqual([]);
     expect(existsSync(join(daemon!.root, 'plugins/@example'))).toBe(false);
