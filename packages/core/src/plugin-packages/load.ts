@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { compileSchema } from '../config/ajv.js';
 import { nullLogger, type Logger } from '../log/logger.js';
 import { loadPluginPackages, type LoadedPlugins } from '../registry/loader.js';
 import { definePlugin, pluginUri, type AnyPluginManifest } from '../registry/manifest.js';
@@ -71,12 +72,22 @@ function publishedFacts(configBase64: string): PluginFacts[] {
 }
 
 function standIn(facts: PluginFacts, error: Error): AnyPluginManifest {
+  // The published schema comes from a record that failed its checks: used only if ajv takes it (else none).
+  let config: { schema: Record<string, unknown>; defaults: unknown } | undefined;
+  if (facts.config && typeof facts.config.schema === 'object' && facts.config.schema !== null) {
+    try {
+      compileSchema(facts.config.schema);
+      config = { schema: facts.config.schema, defaults: facts.config.defaults ?? {} };
+    } catch {
+      config = undefined;
+    }
+  }
   return definePlugin({
     type: facts.type,
     id: facts.id,
     version: typeof facts.version === 'string' ? facts.version : '0.0.0',
     pluginApi: '*',
-    ...(facts.config && typeof facts.config.schema === 'object' ? { config: { schema: facts.config.schema, defaults: facts.config.defaults ?? {} } } : {}),
+    ...(config ? { config } : {}),
     init: () => {
       throw error;
     },

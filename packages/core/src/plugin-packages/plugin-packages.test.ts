@@ -184,6 +184,16 @@ describe('loadInstalledPlugins', () => {
     expect((await statusOf(trust)).error?.message).toMatch(/does not match digest/);
   });
 
+  it('a refused package whose published schema ajv rejects gets a stand-in without config, not a crash', async () => {
+    const record = await install(work, { tamper: true });
+    const facts = JSON.parse(Buffer.from(record.config, 'base64').toString()) as PluginPackageFacts;
+    const bad = { ...facts, plugins: [{ ...facts.plugins[0]!, config: { schema: { type: 'no-such-type' }, defaults: {} } }] };
+    writeFileSync(join(work, 'plugins/@acme/berth-plugin-hi/installed.json'), JSON.stringify({ ...record, config: Buffer.from(JSON.stringify(bad)).toString('base64') }));
+    const host = boot(await loadInstalledPlugins(work, noTrust));
+    await host.initAll();
+    expect(host.list()[0]).toMatchObject({ uri: 'io.acme.hi.v1.hi', status: 'error' });
+  });
+
   it('leaves out an unreadable record and a URI already taken, serving the rest', async () => {
     await install(work);
     mkdirSync(join(work, 'plugins/broken'), { recursive: true });
