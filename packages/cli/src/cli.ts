@@ -10,6 +10,7 @@ import { registerExtensions } from './commands/extensions.js';
 import { registerImages } from './commands/images.js';
 import { registerLeases } from './commands/leases.js';
 import { registerNamespaces } from './commands/namespaces.js';
+import { registerPluginPackages } from './commands/plugin-packages.js';
 import { registerPlugins } from './commands/plugins.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
@@ -48,6 +49,7 @@ export function createProgram(ctx: CliContext): Command {
     .hook('preAction', (root) => ctx.setGlobals(resolveGlobalOptions(root.opts<RawGlobalOptions>())));
   registerVersion(program, ctx);
   registerPlugins(program, ctx);
+  registerPluginPackages(program, ctx);
   registerNamespaces(program, ctx);
   registerEvents(program, ctx);
   registerContent(program, ctx);

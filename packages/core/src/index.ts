@@ -33,3 +33,4 @@ export * from './snapshots/index.js';
 export * from './util/time-slice.js';
 export * from './util/mutex.js';
 export * from './util/batches.js';
+export * from './plugin-packages/index.js';

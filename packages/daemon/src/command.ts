@@ -9,8 +9,11 @@ import {
   assertComposition,
   createLogger,
   LOG_LEVELS,
+  loadInstalledPlugins,
   loadPluginPackages,
+  loadPluginTrust,
   loadServerConfigFile,
+  nullLogger,
   PluginHost,
   pluginUri,
   renderServerConfig,
@@ -32,13 +35,25 @@ export const DEFAULT_CONFIG_FILE = '/etc/berth/config.toml';
 export interface PluginSource {
   /** Named when the source fails. */
   readonly name: string;
-  load(config: ServerConfig, baseDir: string): Promise<LoadedPlugins>;
+  load(config: ServerConfig, baseDir: string, context: PluginSourceContext): Promise<LoadedPlugins>;
+}
+
+/** What a source is told: the composition's logger, and the URIs taken by the plugins before it. */
+export interface PluginSourceContext {
+  readonly log: Logger;
+  readonly taken: ReadonlySet<string>;
 }
 
 /** The `plugin_packages` of the config: paths or package names, resolved from the config file's directory. */
 export const pluginPackagesSource: PluginSource = {
   name: 'plugin_packages',
   load: (config, baseDir) => loadPluginPackages(config.plugin_packages, baseDir),
+};
+
+/** Packages `berth plugin install` put under `<root>/plugins`, each verified against its recorded digest first. */
+export const installedPluginsSource: PluginSource = {
+  name: 'installed plugins',
+  load: async (config, baseDir, { log, taken }) => loadInstalledPlugins(config.root, await loadPluginTrust(config, baseDir), { taken, log }),
 };
 
 export interface CreateDaemonOptions {
@@ -51,7 +66,7 @@ export interface CreateDaemonOptions {
   readonly description?: string;
   /** The plugins this program is made of, in order (order breaks ties between providers of one token). */
   readonly plugins: readonly AnyPluginManifest[];
-  /** Where more plugins come from at start (default: `plugin_packages` only). */
+  /** Where more plugins come from at start (default: `plugin_packages`, then installed plugin packages). */
   readonly pluginSources?: readonly PluginSource[];
   /** The config file read when `--config` is not given and this one exists (default /etc/berth/config.toml). */
   readonly defaultConfigFile?: string;
@@ -72,7 +87,7 @@ export interface DaemonProgram {
   /** The built-in plugins, checked: every required token has a provider, ranges fit this core, no cycles. */
   readonly plugins: readonly AnyPluginManifest[];
   /** The built-in plugins plus what the plugin sources find for this config. */
-  compose(config: ServerConfig, baseDir: string): Promise<{ plugins: AnyPluginManifest[]; sources: Record<string, string> }>;
+  compose(config: ServerConfig, baseDir: string, log?: Logger): Promise<{ plugins: AnyPluginManifest[]; sources: Record<string, string> }>;
   /** Starts serving (what the command line's default action does, without signals or systemd). */
   start(options: { config: ServerConfig; log: Logger; baseDir?: string; configSource?: string }): Promise<Daemon>;
   /** `--version`: the program, then one line per built-in plugin with its version. */
@@ -91,14 +106,14 @@ export function createDaemon(options: CreateDaemonOptions): DaemonProgram {
   const revision = options.revision ?? `${name}-${version.replace(/^v/, '')}`;
   const plugins = [...options.plugins];
   assertComposition(plugins, { subject: `${name} ${version}` });
-  const pluginSources = options.pluginSources ?? [pluginPackagesSource];
+  const pluginSources = options.pluginSources ?? [pluginPackagesSource, installedPluginsSource];
   const defaultConfigFile = options.defaultConfigFile ?? DEFAULT_CONFIG_FILE;
 
-  async function compose(config: ServerConfig, baseDir: string) {
+  async function compose(config: ServerConfig, baseDir: string, log: Logger = nullLogger) {
     const all = [...plugins];
     const sources: Record<string, string> = {};
     for (const source of pluginSources) {
-      const extra = await source.load(config, baseDir);
+      const extra = await source.load(config, baseDir, { log, taken: new Set(all.map(pluginUri)) });
       all.push(...extra.manifests);
       Object.assign(sources, extra.sources);
     }
@@ -117,7 +132,7 @@ export function createDaemon(options: CreateDaemonOptions): DaemonProgram {
   }
 
   async function start(o: { config: ServerConfig; log: Logger; baseDir?: string; configSource?: string }): Promise<Daemon> {
-    const composed = await compose(o.config, o.baseDir ?? process.cwd());
+    const composed = await compose(o.config, o.baseDir ?? process.cwd(), o.log);
     return Daemon.start({ config: o.config, plugins: composed.plugins, sources: composed.sources, log: o.log, configSource: o.configSource, name, version, revision });
   }
 
@@ -171,10 +186,13 @@ export function createDaemon(options: CreateDaemonOptions): DaemonProgram {
     const configCommand = program.command('config').description('information on the configuration');
     configCommand
       .command('default')
-      .description('print the full default configuration, with every plugin section')
-      .action(() => {
+      .description('print the full default configuration, with every plugin section (installed plugins included)')
+      .action(async () => {
+        // The root (and trust) of the config file when one is named or present: installed plugins' sections appear too.
+        const { config: given, baseDir } = await resolveConfig(program.opts<Flags>());
+        const composed = await compose(given, baseDir);
         const config = validateServerConfig({});
-        for (const manifest of plugins) {
+        for (const manifest of composed.plugins) {
           if (manifest.config) config.plugins[pluginUri(manifest)] = structuredClone(manifest.config.defaults) as Record<string, unknown>;
         }
         process.stdout.write(renderServerConfig(config));

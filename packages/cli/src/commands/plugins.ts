@@ -67,7 +67,7 @@ function pluginJson(p: Plugin) {
 }
 
 export function registerPlugins(program: Command, ctx: CliContext): void {
-  const plugins = program.command('plugins').alias('plugin').description('information about the plugins of berthd');
+  const plugins = program.command('plugins').description('information about the plugins of berthd (berth plugin: installing plugin packages)');
   plugins
     .command('ls')
     .alias('list')

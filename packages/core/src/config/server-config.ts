@@ -10,6 +10,10 @@ export interface ServerConfig {
   state: string;
   /** Extra plugin packages to load: a path to a package/module, or an installed package name. */
   plugin_packages: string[];
+  /** Refuse installed plugin packages (`berth plugin install`) without a valid signature by a trusted key. */
+  require_signed_plugins: boolean;
+  /** PEM public keys (files, relative to the config's directory) whose plugin signatures are trusted. */
+  trusted_plugin_keys: string[];
   disabled_plugins: string[];
   required_plugins: string[];
   grpc: {
@@ -38,6 +42,8 @@ export const serverConfigSchema = {
     root: { type: 'string', minLength: 1, default: DEFAULT_ROOT },
     state: { type: 'string', minLength: 1, default: DEFAULT_STATE },
     plugin_packages: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+    require_signed_plugins: { type: 'boolean', default: false },
+    trusted_plugin_keys: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     disabled_plugins: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     required_plugins: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     grpc: {

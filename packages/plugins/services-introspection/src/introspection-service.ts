@@ -20,6 +20,9 @@ type Plugin = containerd.services.introspection.v1.PluginInput;
 export const VERSION_EXPORT = 'berth.version';
 export const PROVIDES_EXPORT = 'berth.provides';
 export const CONTRIBUTES_EXPORT = 'berth.contributes';
+/** Exports of the introspection plugin itself: the plugin API version berthd runs and its root directory. */
+export const PLUGIN_API_EXPORT = 'berth.plugin_api';
+export const ROOT_EXPORT = 'berth.root';
 
 export class IntrospectionService implements RpcServices {
   readonly services: readonly RpcServiceImplementation[];

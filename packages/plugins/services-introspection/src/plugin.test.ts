@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { definePlugin, errdefOf, rpcServicesPoint, SkipPluginError, wireMessageOf, type RpcContext, type RpcServiceImplementation } from '@berth/core';
+import { coreTokens, definePlugin, errdefOf, PLUGIN_API_VERSION, rpcServicesPoint, SkipPluginError, wireMessageOf, type RpcContext, type RpcServiceImplementation } from '@berth/core';
 import { createTestHost, mountTmpfs, tmpfsUnavailable, type Tmpfs } from '@berth/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { introspectionServicePlugin } from './plugin.js';
@@ -27,7 +27,9 @@ describe('services-introspection', () => {
     try {
       const { plugins } = await service(t).handlers.Plugins!({ filters: [] }, ctx);
       expect(plugins).toEqual([
-        expect.objectContaining({ type: 'io.containerd.grpc.v1', id: 'introspection', init_err: null, exports: { 'berth.version': '0.1.0', 'berth.contributes': 'rpc.services' } }),
+        expect.objectContaining({ type: 'io.containerd.grpc.v1', id: 'introspection', init_err: null,
+          // What `berth plugin install` checks a package against: the plugin API berthd runs, and its root.
+          exports: { 'berth.version': '0.1.0', 'berth.contributes': 'rpc.services', 'berth.plugin_api': PLUGIN_API_VERSION, 'berth.root': t.host.get(coreTokens.server).root } }),
         expect.objectContaining({
           id: 'skipper',
           platforms: [{ os: 'linux', architecture: 'amd64', variant: '' }],
