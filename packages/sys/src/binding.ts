@@ -24,6 +24,21 @@ export interface Libc {
   sendto(fd: number, data: Buffer, size: number, flags: number, addr: Buffer, length: number): number;
   recv(fd: number, data: Buffer, size: number, flags: number): number;
   close(fd: number): number;
+  // posix_spawn(3) and what goes with it (spawn.ts): the opaque glibc structs are caller-allocated Buffers.
+  pipe2(fds: Buffer, flags: number): number;
+  posix_spawn(pid: Buffer, path: string, fileActions: Buffer, attr: Buffer, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
+  posix_spawn_file_actions_init(fa: Buffer): number;
+  posix_spawn_file_actions_destroy(fa: Buffer): number;
+  posix_spawn_file_actions_adddup2(fa: Buffer, fd: number, newfd: number): number;
+  posix_spawn_file_actions_addchdir_np(fa: Buffer, path: string): number;
+  posix_spawnattr_init(attr: Buffer): number;
+  posix_spawnattr_destroy(attr: Buffer): number;
+  posix_spawnattr_setflags(attr: Buffer, flags: number): number;
+  posix_spawnattr_setsigmask(attr: Buffer, set: Buffer): number;
+  posix_spawnattr_setsigdefault(attr: Buffer, set: Buffer): number;
+  sigemptyset(set: Buffer): number;
+  sigfillset(set: Buffer): number;
+  waitpid(pid: number, status: Buffer, options: number): number;
   /** errno of the last call (koffi keeps it per thread). */
   errno(): number;
 }
@@ -82,6 +97,21 @@ function bind(): { libc: Libc } | { error: Error } {
       sendto: f('intptr_t sendto(int fd, const void *data, size_t size, int flags, const void *addr, uint32_t length)'),
       recv: f('intptr_t recv(int fd, _Out_ void *data, size_t size, int flags)'),
       close: f('int close(int fd)'),
+      pipe2: f('int pipe2(_Out_ void *fds, int flags)'),
+      // posix_spawn returns the error number itself (0 on success) and, in glibc, reports a failed exec too.
+      posix_spawn: f('int posix_spawn(_Out_ void *pid, const char *path, const void *fa, const void *attr, const char **argv, const char **envp)'),
+      posix_spawn_file_actions_init: f('int posix_spawn_file_actions_init(void *fa)'),
+      posix_spawn_file_actions_destroy: f('int posix_spawn_file_actions_destroy(void *fa)'),
+      posix_spawn_file_actions_adddup2: f('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+      posix_spawn_file_actions_addchdir_np: f('int posix_spawn_file_actions_addchdir_np(void *fa, const char *path)'),
+      posix_spawnattr_init: f('int posix_spawnattr_init(void *attr)'),
+      posix_spawnattr_destroy: f('int posix_spawnattr_destroy(void *attr)'),
+      posix_spawnattr_setflags: f('int posix_spawnattr_setflags(void *attr, short flags)'),
+      posix_spawnattr_setsigmask: f('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
+      posix_spawnattr_setsigdefault: f('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
+      sigemptyset: f('int sigemptyset(void *set)'),
+      sigfillset: f('int sigfillset(void *set)'),
+      waitpid: f('int waitpid(int pid, _Out_ void *status, int options)'),
     };
     const libc = { ...fns, errno: () => koffi.errno() } as unknown as Libc;
     return { libc };
