@@ -131,13 +131,13 @@ export function runShim(c: ShimCommand, args: readonly string[], input: Uint8Arr
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.stdin.on('error', () => undefined); // EPIPE when the binary exits without reading
-    child.failed.then((e) => {
+    void child.failed.then((e) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       reject(new UnknownError(`cannot run shim ${c.binary} for ${c.namespace}/${c.id}: ${e.message}`, { cause: e }));
     });
-    child.closed.then(({ code, signal }) => {
+    void child.closed.then(({ code, signal }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
