@@ -26,7 +26,19 @@ export interface Libc {
   close(fd: number): number;
   // posix_spawn(3) and what goes with it (spawn.ts): the opaque glibc structs are caller-allocated Buffers.
   pipe2(fds: Buffer, flags: number): number;
-  posix_spawn(pid: Buffer, path: string, fileActions: Buffer, attr: Buffer, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
+  posix_spawn: {
+    (pid: Buffer, path: string, fileActions: Buffer, attr: Buffer, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
+    /** koffi's asynchronous form: the call runs on a libuv pool thread, `done` back on the event loop. */
+    async(
+      pid: Buffer,
+      path: string,
+      fileActions: Buffer,
+      attr: Buffer,
+      argv: readonly (string | null)[],
+      envp: readonly (string | null)[],
+      done: (err: unknown, rc: number) => void,
+    ): void;
+  };
   posix_spawn_file_actions_init(fa: Buffer): number;
   posix_spawn_file_actions_destroy(fa: Buffer): number;
   posix_spawn_file_actions_adddup2(fa: Buffer, fd: number, newfd: number): number;

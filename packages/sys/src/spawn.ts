@@ -61,11 +61,13 @@ export function decodeWaitStatus(status: number): ChildExit {
 /**
  * Runs `file` (an absolute path: no PATH lookup) with `argv` (argv[0] included) through posix_spawn, its stdin,
  * stdout and stderr connected to pipes. The child starts with every signal at its default disposition and none
- * blocked (Node ignores SIGPIPE, which would otherwise carry over the exec), as child_process does. A failure to
- * start (ENOENT, EACCES, ...) throws a SysError for `posix_spawn`. Needs the FFI binding (NotImplemented otherwise:
+ * blocked (Node ignores SIGPIPE, which would otherwise carry over the exec), as child_process does. posix_spawn
+ * itself runs on a libuv pool thread: with a vfork-style clone the caller waits until the child has exec'd, which
+ * on a loaded host means until the scheduler ran it, and the event loop must not wait for that. A failure to start
+ * (ENOENT, EACCES, ...) rejects with a SysError for `posix_spawn`. Needs the FFI binding (NotImplemented otherwise:
  * callers fall back to child_process).
  */
-export function spawnPiped(file: string, argv: readonly string[], options: SpawnOptions = {}): SpawnedChild {
+export async function spawnPiped(file: string, argv: readonly string[], options: SpawnOptions = {}): Promise<SpawnedChild> {
   const libc = requireLibc('posix_spawn');
   const envp = Object.entries(options.env ?? process.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
@@ -106,7 +108,9 @@ export function spawnPiped(file: string, argv: readonly string[], options: Spawn
     const flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (options.newSession ? POSIX_SPAWN_SETSID : 0);
     check(libc.posix_spawnattr_setflags(attr, flags), 'posix_spawnattr_setflags');
     const pidOut = Buffer.alloc(4);
-    const rc = libc.posix_spawn(pidOut, file, fa, attr, [...argv, null], [...envp, null]);
+    const rc = await new Promise<number>((resolve, reject) => {
+      libc.posix_spawn.async(pidOut, file, fa, attr, [...argv, null], [...envp, null], (err, r) => (err ? reject(err as Error) : resolve(r)));
+    });
     if (rc !== 0) throw errnoError(rc, 'posix_spawn', file);
     pid = pidOut.readInt32LE(0);
     // The child has its copies: close the parent's copies of the child's ends.

@@ -106,19 +106,19 @@ export interface RunResult {
  * of its own (containerd's Setpgid), so the shim it forks never shares berthd's. After `timeoutMs` the process
  * group is killed and the call fails with DeadlineExceeded.
  *
- * Started through posix_spawn (@berth/sys): child_process.spawn forks berthd whole and blocks its event loop for
- * the copy of its page tables (tens of milliseconds per shim at berthd's RSS on a loaded host, serialised across
- * concurrent creates). child_process remains the fallback where the FFI binding cannot load.
+ * Started through posix_spawn on a pool thread (@berth/sys spawnPiped): child_process.spawn forks berthd whole and
+ * blocks its event loop for the copy of its page tables and until the child has exec'd (tens of milliseconds per
+ * shim at berthd's RSS on a loaded host, serialised across concurrent creates). child_process remains the
+ * fallback where the FFI binding cannot load.
  */
-export function runShim(c: ShimCommand, args: readonly string[], input: Uint8Array | undefined, timeoutMs: number): Promise<RunResult> {
+export async function runShim(c: ShimCommand, args: readonly string[], input: Uint8Array | undefined, timeoutMs: number): Promise<RunResult> {
+  let child: ShimChild;
+  try {
+    child = await startChild(c, args);
+  } catch (e) {
+    throw new UnknownError(`cannot run shim ${c.binary} for ${c.namespace}/${c.id}: ${(e as Error).message}`, { cause: e });
+  }
   return new Promise((resolve, reject) => {
-    let child: ShimChild;
-    try {
-      child = startChild(c, args);
-    } catch (e) {
-      reject(new UnknownError(`cannot run shim ${c.binary} for ${c.namespace}/${c.id}: ${(e as Error).message}`, { cause: e }));
-      return;
-    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let settled = false;
@@ -159,7 +159,7 @@ interface ShimChild {
   killGroup(): void;
 }
 
-function startChild(c: ShimCommand, args: readonly string[]): ShimChild {
+async function startChild(c: ShimCommand, args: readonly string[]): Promise<ShimChild> {
   const killGroup = (pid: number | undefined, fallback: () => void) => () => {
     try {
       process.kill(-pid!, 'SIGKILL');
@@ -168,7 +168,7 @@ function startChild(c: ShimCommand, args: readonly string[]): ShimChild {
     }
   };
   if (ffiStatus().loaded) {
-    const child = spawnPiped(c.binary, [c.binary, ...args], { cwd: c.bundle, env: shimEnv(c), newSession: true });
+    const child = await spawnPiped(c.binary, [c.binary, ...args], { cwd: c.bundle, env: shimEnv(c), newSession: true });
     return { ...child, closed: child.exited, failed: new Promise<Error>(() => undefined), killGroup: killGroup(child.pid, () => undefined) };
   }
   const child = spawn(c.binary, args, { cwd: c.bundle, env: shimEnv(c), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
