@@ -6,8 +6,8 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { requireLibc } from './binding.js';
-import { errnoError } from './errors.js';
+import { requireLibc, type Libc } from './binding.js';
+import { errnoError, notImplemented } from './errors.js';
 
 const O_CLOEXEC = 0o2000000;
 const WNOHANG = 1;
@@ -69,6 +69,7 @@ export function decodeWaitStatus(status: number): ChildExit {
  */
 export async function spawnPiped(file: string, argv: readonly string[], options: SpawnOptions = {}): Promise<SpawnedChild> {
   const libc = requireLibc('posix_spawn');
+  if (typeof (libc as Partial<Libc>).posix_spawn !== 'function') throw notImplemented('posix_spawn', 'this libc lacks posix_spawn or one of its helpers');
   const envp = Object.entries(options.env ?? process.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);

@@ -168,8 +168,13 @@ async function startChild(c: ShimCommand, args: readonly string[]): Promise<Shim
     }
   };
   if (ffiStatus().loaded) {
-    const child = await spawnPiped(c.binary, [c.binary, ...args], { cwd: c.bundle, env: shimEnv(c), newSession: true });
-    return { ...child, closed: child.exited, failed: new Promise<Error>(() => undefined), killGroup: killGroup(child.pid, () => undefined) };
+    try {
+      const child = await spawnPiped(c.binary, [c.binary, ...args], { cwd: c.bundle, env: shimEnv(c), newSession: true });
+      return { ...child, closed: child.exited, failed: new Promise<Error>(() => undefined), killGroup: killGroup(child.pid, () => undefined) };
+    } catch (err) {
+      // ENOSYS: this libc lacks posix_spawn's helpers; child_process below. Anything else is the binary's failure.
+      if ((err as { code?: string }).code !== 'ENOSYS') throw err;
+    }
   }
   const child = spawn(c.binary, args, { cwd: c.bundle, env: shimEnv(c), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   return {
