@@ -24,6 +24,34 @@ export interface Libc {
   sendto(fd: number, data: Buffer, size: number, flags: number, addr: Buffer, length: number): number;
   recv(fd: number, data: Buffer, size: number, flags: number): number;
   close(fd: number): number;
+  // posix_spawn(3) and what goes with it (spawn.ts): the opaque glibc structs are caller-allocated Buffers. Absent
+  // when this libc lacks one of them (see bind()).
+  pipe2(fds: Buffer, flags: number): number;
+  posix_spawn: {
+    (pid: Buffer, path: string, fileActions: Buffer, attr: Buffer, argv: readonly (string | null)[], envp: readonly (string | null)[]): number;
+    /** koffi's asynchronous form: the call runs on a libuv pool thread, `done` back on the event loop. */
+    async(
+      pid: Buffer,
+      path: string,
+      fileActions: Buffer,
+      attr: Buffer,
+      argv: readonly (string | null)[],
+      envp: readonly (string | null)[],
+      done: (err: unknown, rc: number) => void,
+    ): void;
+  };
+  posix_spawn_file_actions_init(fa: Buffer): number;
+  posix_spawn_file_actions_destroy(fa: Buffer): number;
+  posix_spawn_file_actions_adddup2(fa: Buffer, fd: number, newfd: number): number;
+  posix_spawn_file_actions_addchdir_np(fa: Buffer, path: string): number;
+  posix_spawnattr_init(attr: Buffer): number;
+  posix_spawnattr_destroy(attr: Buffer): number;
+  posix_spawnattr_setflags(attr: Buffer, flags: number): number;
+  posix_spawnattr_setsigmask(attr: Buffer, set: Buffer): number;
+  posix_spawnattr_setsigdefault(attr: Buffer, set: Buffer): number;
+  sigemptyset(set: Buffer): number;
+  sigfillset(set: Buffer): number;
+  waitpid(pid: number, status: Buffer, options: number): number;
   /** errno of the last call (koffi keeps it per thread). */
   errno(): number;
 }
@@ -83,7 +111,31 @@ function bind(): { libc: Libc } | { error: Error } {
       recv: f('intptr_t recv(int fd, _Out_ void *data, size_t size, int flags)'),
       close: f('int close(int fd)'),
     };
-    const libc = { ...fns, errno: () => koffi.errno() } as unknown as Libc;
+    // posix_spawn and its helpers (spawn.ts) are bound apart: a libc without one of them (addchdir_np needs glibc
+    // 2.29) leaves spawnPiped unavailable, and its callers on child_process, instead of every other call.
+    let spawnFns: Record<string, unknown> = {};
+    try {
+      spawnFns = {
+        pipe2: f('int pipe2(_Out_ void *fds, int flags)'),
+        // posix_spawn returns the error number itself (0 on success) and, in glibc, reports a failed exec too.
+        posix_spawn: f('int posix_spawn(_Out_ void *pid, const char *path, const void *fa, const void *attr, const char **argv, const char **envp)'),
+        posix_spawn_file_actions_init: f('int posix_spawn_file_actions_init(void *fa)'),
+        posix_spawn_file_actions_destroy: f('int posix_spawn_file_actions_destroy(void *fa)'),
+        posix_spawn_file_actions_adddup2: f('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+        posix_spawn_file_actions_addchdir_np: f('int posix_spawn_file_actions_addchdir_np(void *fa, const char *path)'),
+        posix_spawnattr_init: f('int posix_spawnattr_init(void *attr)'),
+        posix_spawnattr_destroy: f('int posix_spawnattr_destroy(void *attr)'),
+        posix_spawnattr_setflags: f('int posix_spawnattr_setflags(void *attr, short flags)'),
+        posix_spawnattr_setsigmask: f('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
+        posix_spawnattr_setsigdefault: f('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
+        sigemptyset: f('int sigemptyset(void *set)'),
+        sigfillset: f('int sigfillset(void *set)'),
+        waitpid: f('int waitpid(int pid, _Out_ void *status, int options)'),
+      };
+    } catch {
+      spawnFns = {};
+    }
+    const libc = { ...fns, ...spawnFns, errno: () => koffi.errno() } as unknown as Libc;
     return { libc };
   } catch (err) {
     return { error: new Error(`cannot bind libc through koffi: ${(err as Error).message}`, { cause: err }) };

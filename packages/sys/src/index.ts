@@ -19,5 +19,6 @@ export { lsetxattr, lgetxattr, llistxattr } from './xattr.js';
 export { lutimens, futimens, type Timespec } from './times.js';
 export { peerCredentials, type PeerCredentials } from './peercred.js';
 export { execve, mallocTrim } from './process.js';
+export { spawnPiped, decodeWaitStatus, type SpawnOptions, type SpawnedChild, type ChildExit } from './spawn.js';
 export { sdNotify, bindDatagramSocket, unixAddress, NOTIFY_SOCKET_ENV, type DatagramSocket } from './notify.js';
 export { PACKAGE_NAME, PACKAGE_VERSION } from './version.js';

@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectFailure } from '@berth/core/testing';
@@ -121,6 +121,43 @@ describe('runShim', () => {
     const started = Date.now();
     await expectFailure(runShim(cmd, ['start'], undefined, 300), 'deadline-exceeded', 'did not finish within 300 ms');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+  it('kills the whole process group at the deadline, children included', async () => {
+    const pidFile = join(dir, 'child.pid');
+    const cmd = await fake(`sleep 30 & echo $! > ${pidFile}; wait`);
+    await expectFailure(runShim(cmd, ['start'], undefined, 500), 'deadline-exceeded', 'did not finish within 500 ms');
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    expect(pid).toBeGreaterThan(0);
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
+  });
+
+  it('says which binary could not run', async () => {
+    const cmd = { ...(await fake('exit 0')), binary: join(dir, 'missing-shim') };
+    await expectFailure(runShim(cmd, ['start'], undefined, 5000), 'unknown', `cannot run shim ${join(dir, 'missing-shim')} for n/i`);
+  });
+
+  it('does not block berthd\'s event loop to start the shim, however large berthd is (no fork of the whole process)', async () => {
+    // Resident memory a fork would copy the page tables of: child_process.spawn blocks 100-200 ms here under load.
+    const ballast = Array.from({ length: 256 }, () => Buffer.alloc(1 << 20, 1));
+    const cmd = await fake('cat >/dev/null; echo unix:///run/x');
+    let longest = 0;
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      const running = runShim(cmd, startArgs(cmd), Buffer.from('x'), 10_000); // its synchronous part is the block
+      longest = Math.max(longest, performance.now() - t0);
+      expect((await running).stdout.toString()).toBe('unix:///run/x\n');
+    }
+    expect(ballast.length).toBe(256);
+    expect(longest).toBeLessThan(100); // stall detection with a generous bound, not a performance target
   });
 });
 

@@ -4,7 +4,9 @@ import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { DeadlineExceededError, InvalidArgumentError, NotFoundError, UnknownError } from '@berth/core';
+import { ffiStatus, spawnPiped } from '@berth/sys';
 
 /**
  * containerd's shim binary name for a runtime name: the last two dot-separated parts, so `io.containerd.runc.v2`
@@ -100,41 +102,42 @@ export interface RunResult {
 
 /**
  * Runs the shim binary with cwd = the bundle, `input` written to stdin and stdin then closed (the `start`
- * subcommand reads stdin to its end: left open, it never exits). The process gets its own process group
- * (containerd's Setpgid), so the shim it forks never shares berthd's. After `timeoutMs` the process is killed
- * and the call fails with DeadlineExceeded.
+ * subcommand reads stdin to its end: left open, it never exits). The process gets a session and so a process group
+ * of its own (containerd's Setpgid), so the shim it forks never shares berthd's. After `timeoutMs` the process
+ * group is killed and the call fails with DeadlineExceeded.
+ *
+ * Started through posix_spawn on a pool thread (@berth/sys spawnPiped): child_process.spawn forks berthd whole and
+ * blocks its event loop for the copy of its page tables and until the child has exec'd (tens of milliseconds per
+ * shim at berthd's RSS on a loaded host, serialised across concurrent creates). child_process remains the
+ * fallback where the FFI binding cannot load.
  */
-export function runShim(c: ShimCommand, args: readonly string[], input: Uint8Array | undefined, timeoutMs: number): Promise<RunResult> {
+export async function runShim(c: ShimCommand, args: readonly string[], input: Uint8Array | undefined, timeoutMs: number): Promise<RunResult> {
+  let child: ShimChild;
+  try {
+    child = await startChild(c, args);
+  } catch (e) {
+    throw new UnknownError(`cannot run shim ${c.binary} for ${c.namespace}/${c.id}: ${(e as Error).message}`, { cause: e });
+  }
   return new Promise((resolve, reject) => {
-    const child = spawn(c.binary, args, {
-      cwd: c.bundle,
-      env: shimEnv(c),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      child.killGroup();
       reject(new DeadlineExceededError(`shim ${c.binary} ${args.at(-1)} for ${c.namespace}/${c.id} did not finish within ${timeoutMs} ms`));
     }, timeoutMs);
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.stdin.on('error', () => undefined); // EPIPE when the binary exits without reading
-    child.once('error', (e) => {
+    void child.failed.then((e) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       reject(new UnknownError(`cannot run shim ${c.binary} for ${c.namespace}/${c.id}: ${e.message}`, { cause: e }));
     });
-    child.once('close', (code, signal) => {
+    void child.closed.then(({ code, signal }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -143,6 +146,45 @@ export function runShim(c: ShimCommand, args: readonly string[], input: Uint8Arr
     if (input && input.length > 0) child.stdin.write(input);
     child.stdin.end();
   });
+}
+
+interface ShimChild {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Exit (and stdout/stderr at their end). */
+  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Settles only if the process could not be run after all (child_process reports that asynchronously). */
+  readonly failed: Promise<Error>;
+  killGroup(): void;
+}
+
+async function startChild(c: ShimCommand, args: readonly string[]): Promise<ShimChild> {
+  const killGroup = (pid: number | undefined, fallback: () => void) => () => {
+    try {
+      process.kill(-pid!, 'SIGKILL');
+    } catch {
+      fallback();
+    }
+  };
+  if (ffiStatus().loaded) {
+    try {
+      const child = await spawnPiped(c.binary, [c.binary, ...args], { cwd: c.bundle, env: shimEnv(c), newSession: true });
+      return { ...child, closed: child.exited, failed: new Promise<Error>(() => undefined), killGroup: killGroup(child.pid, () => undefined) };
+    } catch (err) {
+      // ENOSYS: this libc lacks posix_spawn's helpers; child_process below. Anything else is the binary's failure.
+      if ((err as { code?: string }).code !== 'ENOSYS') throw err;
+    }
+  }
+  const child = spawn(c.binary, args, { cwd: c.bundle, env: shimEnv(c), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    closed: new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal }))),
+    failed: new Promise((resolve) => child.once('error', resolve)),
+    killGroup: killGroup(child.pid, () => child.kill('SIGKILL')),
+  };
 }
 
 /** The socket path of a shim address (`unix:///run/containerd/s/<hash>`, or a bare path). */
