@@ -60,13 +60,39 @@ export function messageCodec(fullName: string): MessageCodec<unknown, unknown> {
 
 const codecsByType = new WeakMap<protobuf.Type, MessageCodec<unknown, unknown>>();
 
+const ENCODED = Symbol.for('@berth/api.EncodedMessage');
+
+interface EncodedMessage {
+  readonly [ENCODED]: { readonly name: string; readonly bytes: Buffer };
+}
+
+/**
+ * A message already encoded, for a hot path that writes its bytes itself (container-wire.ts): typed as the message's
+ * input so a handler can return or yield it wherever that message goes, and sent as these bytes by the codec of that
+ * message (any other codec refuses it). The caller vouches that `bytes` is a well-formed encoding of `name`.
+ */
+export function encodedMessage<N extends MessageName>(name: N, bytes: Buffer): MessageInputs[N] {
+  const message: EncodedMessage = { [ENCODED]: { name, bytes } };
+  return message as unknown as MessageInputs[N];
+}
+
+function encodedBytes(obj: unknown, name: string): Buffer | undefined {
+  const encoded = typeof obj === 'object' && obj !== null ? (obj as Partial<EncodedMessage>)[ENCODED] : undefined;
+  if (!encoded) return undefined;
+  if (encoded.name !== name) throw new Error(`an encoded ${encoded.name} message cannot be sent as ${name}`);
+  return encoded.bytes;
+}
+
 /** The codec of a message type of any Root (a plugin's own protos), with the same conversions and checks. */
 export function codecOfType(type: protobuf.Type): MessageCodec<unknown, unknown> {
   const existing = codecsByType.get(type);
   if (existing) return existing;
+  const name = type.fullName.replace(/^\./, '');
   const codec: MessageCodec<unknown, unknown> = {
-    name: type.fullName.replace(/^\./, ''),
+    name,
     encode(obj) {
+      const encoded = encodedBytes(obj, name);
+      if (encoded) return encoded;
       const message = type.fromObject((obj ?? {}) as Record<string, unknown>);
       pruneDefaults(type, message as unknown as Record<string, unknown>, 0);
       return toBuffer(type.encode(message).finish());

@@ -3,6 +3,7 @@ export { PROTO_DIR, loadProtoRoot, protoFiles, protoRoot } from './proto-root.js
 export {
   conversionOptions,
   messageCodec,
+  encodedMessage,
   codecOfType,
   findMessageType,
   anyOf,
@@ -45,3 +46,4 @@ export { loadProtoSource, resolveService, type ResolvedService } from './service
 export * from './ttrpc/index.js';
 export type * from './generated/types.js';
 export { implementService, toTimestamp, fromTimestamp, GO_ZERO_TIME_SECONDS, toAnyValue, fromAnyValue, publishEvent, containerToWire } from './service-impl.js';
+export { encodeContainer, containerMessage, containersResponse } from './container-wire.js';

@@ -41,8 +41,10 @@ function storedAny(any: AnyValue): StoredAny {
   return { typeUrl: any.typeUrl ?? '', value: any.value ?? EMPTY };
 }
 
+/** A stored Any as core's AnyValue, on the same bytes: each read decodes a fresh record, so nothing else holds them. */
 function anyValue(stored: StoredAny): AnyValue {
-  return { typeUrl: stored.typeUrl, value: Buffer.from(stored.value ?? EMPTY) };
+  const value = stored.value ?? EMPTY;
+  return { typeUrl: stored.typeUrl, value: Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength) };
 }
 
 function sameAny(a: StoredAny | undefined, b: StoredAny | undefined): boolean {

@@ -209,7 +209,13 @@ export class Database {
       ...(options.mapSize ? { mapSize: options.mapSize } : {}),
       ...(options.maxReaders ? { maxReaders: options.maxReaders } : {}),
     });
-    const db = root.openDB<unknown, LmdbKey>({ name: 'meta', encoding: 'msgpack' });
+    // Plain msgpack maps, not msgpackr's records: without shared structures every record carried its own structure
+    // definitions, and decoding one compiled a reader for each (a third of a 2,000-container list, and garbage).
+    // Records version 1 wrote decode either way; a reader of version 1 would take these maps for Map objects, so
+    // they come with version 2 (checkSchema).
+    // (msgpackr's own option, which lmdb-js hands to its encoder; lmdb-js's types do not list it.)
+    const msgpackOptions = { useRecords: false } as Record<string, unknown>;
+    const db = root.openDB<unknown, LmdbKey>({ name: 'meta', encoding: 'msgpack', ...msgpackOptions });
     const database = new Database(root, db, options.path, options.log);
     try {
       await database.checkSchema();
@@ -236,7 +242,13 @@ export class Database {
         `metadata database schema version ${version} is newer than the supported version ${SCHEMA_VERSION}`,
       );
     }
-    // Older versions would be migrated here; there are none yet.
+    if (version < SCHEMA_VERSION) {
+      // Version 1 differs only in how records are encoded (msgpackr records), which this decoder reads as well:
+      // marking the database 2 is the whole migration, and keeps a version 1 reader from misreading newer records.
+      await this.txn((r) => {
+        if (r.get(VERSION_KEY) === version) r.put(VERSION_KEY, SCHEMA_VERSION);
+      });
+    }
   }
 
   /**

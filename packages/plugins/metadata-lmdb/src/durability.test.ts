@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FailedPreconditionError, isFailedPrecondition, nullLogger } from '@berth/core';
 import { Database } from './database.js';
 import { LmdbMetadataStore } from './metadata-store.js';
-import { SCHEMA_VERSION, VERSION_KEY } from './schema.js';
+import { open } from 'lmdb';
+import { keys, SCHEMA_VERSION, VERSION_KEY, type ContainerRecord } from './schema.js';
 import { LocalContentStore } from '@berth/plugin-content-local';
 import { createMemoryContentStore } from '@berth/core/testing';
 
@@ -75,6 +76,55 @@ describe('durability', () => {
     // It keeps refusing (nothing was rewritten by the failed open).
     const again = await Database.open({ path, log: nullLogger }).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(Error);
+  });
+
+  it('opens a version 1 database (msgpackr records) as it is and marks it version 2', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-metadata-v1-'));
+    const path = join(dir, 'meta.lmdb');
+    // What version 1 wrote: lmdb-js's default msgpack encoding, whose objects are msgpackr records.
+    const root = open({ path, noSubdir: true, maxDbs: 4 });
+    const v1 = root.openDB({ name: 'meta', encoding: 'msgpack' });
+    const record: ContainerRecord = {
+      labels: { a: 'b', 'ünï': 'cödé' },
+      createdAt: 1_764_633_600_123,
+      updatedAt: 1_764_633_601_000,
+      snapshotter: 'overlayfs',
+      snapshotKey: 'c1',
+      image: 'docker.io/library/busybox:latest',
+      runtime: { name: 'io.containerd.runc.v2', options: { typeUrl: 'containerd.runc.v1.Options', value: Buffer.from([8, 1]) } },
+      spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from('{"ociVersion":"1.0.2"}') },
+      extensions: { 'acme.io/x': { typeUrl: 'acme.io/x', value: Buffer.from('{"team":"payments"}') } },
+      revisions: { 'acme.io/x': 4 },
+    };
+    await v1.put(VERSION_KEY as never, 1);
+    await v1.put(keys.namespace('old') as never, { createdAt: 1 });
+    await v1.put(keys.container('old', 'c1') as never, record);
+    // The fixture is in the record format (msgpackr's record definition extension, 0xd4 0x72).
+    expect(v1.getBinary(keys.container('old', 'c1') as never)!.subarray(0, 2)).toEqual(Buffer.from([0xd4, 0x72]));
+    await root.close();
+
+    const store = await LmdbMetadataStore.open({ path, content: createMemoryContentStore('raw'), log: nullLogger });
+    try {
+      const c = await store.containers.get({ namespace: 'old' }, 'c1');
+      expect(c).toMatchObject({ id: 'c1', labels: record.labels, image: record.image, snapshotter: 'overlayfs', snapshotKey: 'c1', extensionRevisions: { 'acme.io/x': 4 } });
+      expect(c.runtime.options && Buffer.from(c.runtime.options.value)).toEqual(Buffer.from([8, 1]));
+      expect(Buffer.from(c.spec!.value).toString()).toBe('{"ociVersion":"1.0.2"}');
+      expect(Buffer.from(c.extensions['acme.io/x']!.value).toString()).toBe('{"team":"payments"}');
+      expect(c.createdAt.getTime()).toBe(record.createdAt);
+      expect((await store.containers.list({ namespace: 'old' }, ['labels.a==b'])).map((x) => x.id)).toEqual(['c1']);
+      await store.containers.update({ namespace: 'old' }, { id: 'c1', labels: { k: 'v' } }, ['labels.k']);
+    } finally {
+      await store.close();
+    }
+    const db = await Database.open({ path, log: nullLogger });
+    try {
+      expect(db.records.get(VERSION_KEY)).toBe(SCHEMA_VERSION);
+      expect(SCHEMA_VERSION).toBe(2);
+      // The record written again is a plain map, and reads back whole beside nothing lost.
+      expect(db.records.get<ContainerRecord>(keys.container('old', 'c1'))?.labels).toEqual({ ...record.labels, k: 'v' });
+    } finally {
+      await db.close();
+    }
   });
 
   it('rejects use after close', async () => {

@@ -1,7 +1,7 @@
 /**
  * The key schema of the metadata database. One LMDB named database (`meta`) holds every record; keys are arrays of
  * strings (lmdb's ordered-binary encoding keeps arrays ordered element by element, so every sub-tree is a contiguous
- * key range) and values are msgpack records. The layout mirrors containerd's bolt buckets (metadata/buckets.go):
+ * key range) and values are msgpack maps (version 1 wrote msgpackr records, which read the same). The layout mirrors containerd's bolt buckets (metadata/buckets.go):
  *
  * ```
  * ['version']                                              -> SCHEMA_VERSION
@@ -39,8 +39,12 @@
 import { createHash } from 'node:crypto';
 import type { Labels } from '@berth/core';
 
-/** Bumped only for incompatible layout changes; a database with a newer version is refused. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped only for incompatible layout changes; a database with a newer version is refused. Version 2 writes records
+ * as plain msgpack maps where version 1 wrote msgpackr records (database.ts); a version 1 database opens as is and is
+ * marked 2.
+ */
+export const SCHEMA_VERSION = 2;
 
 export type Key = readonly (string | number)[];
 

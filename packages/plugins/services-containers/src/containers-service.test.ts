@@ -25,6 +25,13 @@ const updateCodec = messageCodec('containerd.services.containers.v1.UpdateContai
 const createReq = (input: containerd.services.containers.v1.CreateContainerRequestInput) => createCodec.decode(createCodec.encode(input));
 const updateReq = (input: containerd.services.containers.v1.UpdateContainerRequestInput) => updateCodec.decode(updateCodec.encode(input));
 const rpc = (namespace = NS): RpcContext => rpcContext({ namespace });
+/** Answers as the wire carries them: List and ListStream answer with encoded bytes, which only the codec reads. */
+const listCodec = messageCodec('containerd.services.containers.v1.ListContainersResponse');
+const streamCodec = messageCodec('containerd.services.containers.v1.ListContainerMessage');
+const getCodec = messageCodec('containerd.services.containers.v1.GetContainerResponse');
+const listed = (answer: containerd.services.containers.v1.ListContainersResponseInput) => listCodec.decode(listCodec.encode(answer)).containers;
+const streamed = (message: containerd.services.containers.v1.ListContainerMessageInput) => streamCodec.decode(streamCodec.encode(message)).container;
+const got = (answer: containerd.services.containers.v1.GetContainerResponseInput) => getCodec.decode(getCodec.encode(answer)).container;
 
 const spec = { type_url: OCI_SPEC_TYPE_URL, value: Buffer.from('{"ociVersion":"1.0.2"}') };
 const runc = { name: 'io.containerd.runc.v2', options: { type_url: 'containerd.runc.v1.Options', value: Buffer.alloc(0) } };
@@ -66,13 +73,14 @@ describe('ContainersService', () => {
     expect(Number(created.container?.created_at?.seconds)).toBeGreaterThan(0);
 
     expect((await handlers.Get({ id: 'c1' }, rpc())).container).toEqual(created.container);
-    expect((await handlers.List({ filters: [] }, rpc())).containers).toEqual([created.container]);
-    expect((await handlers.List({ filters: ['labels.a==2'] }, rpc())).containers).toEqual([]);
-    expect((await handlers.List({ filters: [] }, rpc('elsewhere'))).containers).toEqual([]);
+    const c1 = got(await handlers.Get({ id: 'c1' }, rpc()));
+    expect(listed(await handlers.List({ filters: [] }, rpc()))).toEqual([c1]);
+    expect(listed(await handlers.List({ filters: ['labels.a==2'] }, rpc()))).toEqual([]);
+    expect(listed(await handlers.List({ filters: [] }, rpc('elsewhere')))).toEqual([]);
     await handlers.Create(createReq({ container: { id: 'c2', runtime: runc, spec } }), rpc());
-    const streamed: unknown[] = [];
-    for await (const message of handlers.ListStream({ filters: [] }, rpc())) streamed.push(message.container?.id);
-    expect(streamed).toEqual(['c1', 'c2']);
+    const stream: unknown[] = [];
+    for await (const message of handlers.ListStream({ filters: [] }, rpc())) stream.push(streamed(message));
+    expect(stream).toEqual([c1, got(await handlers.Get({ id: 'c2' }, rpc()))]);
 
     // ctr containers label c1 k=v: Update{container{id, labels, image:""}, mask labels.k}
     const labelled = await handlers.Update(updateReq({ container: { id: 'c1', labels: { k: 'v' } }, update_mask: { paths: ['labels.k'] } }), rpc());

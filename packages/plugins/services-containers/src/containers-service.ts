@@ -1,4 +1,4 @@
-import { containerToWire, implementService, publishEvent, ServiceNames, toAnyValue, type containerd, type google } from '@berth/api';
+import { containerMessage, containersResponse, containerToWire, implementService, publishEvent, ServiceNames, toAnyValue, type containerd, type google } from '@berth/api';
 import {
   ContainerTopics,
   InvalidArgumentError,
@@ -38,7 +38,7 @@ export class ContainersService implements RpcServices {
     this.services = [
       implementService(ServiceNames.Containers, {
         Get: async (req, ctx) => ({ container: containerToWire(await containers.get(opContextOf(ctx), req.id)) }),
-        List: async (req, ctx) => ({ containers: (await containers.list(opContextOf(ctx), req.filters)).map(containerToWire) }),
+        List: async (req, ctx) => containersResponse(await containers.list(opContextOf(ctx), req.filters)),
         ListStream: (req, ctx) => this.listStream(req.filters, ctx),
         Create: async (req, ctx) => {
           const created = await containers.create(opContextOf(ctx), fromWireContainer(req.container));
@@ -73,9 +73,12 @@ export class ContainersService implements RpcServices {
     ];
   }
 
-  /** containerd 1.6 sends one container per ListContainerMessage. */
+  /**
+   * containerd 1.6 sends one container per ListContainerMessage. List and ListStream answer with bytes written
+   * straight from the stored containers (@berth/api's container-wire.ts): a list of thousands is their hot path.
+   */
   private async *listStream(filters: readonly string[], ctx: RpcContext): AsyncIterable<containerd.services.containers.v1.ListContainerMessageInput> {
-    for (const container of await this.containers.list(opContextOf(ctx), filters)) yield { container: containerToWire(container) };
+    for (const container of await this.containers.list(opContextOf(ctx), filters)) yield containerMessage(container);
   }
 
   /** containerd publishes in the namespace of the request (which every method requires). */
