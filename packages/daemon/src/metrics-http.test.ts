@@ -171,6 +171,23 @@ describe('ProcessMetrics', () => {
       p.close();
     }
   });
+
+  it('reports a synchronous block of the event loop as its delay since the previous scrape', async () => {
+    const p = new ProcessMetrics();
+    const lagOf = () => p.collect().find((f) => f.name === 'nodejs_eventloop_lag_max_seconds')!.samples[0]!.value;
+    try {
+      await sleep(120);
+      lagOf();
+      const until = performance.now() + 300;
+      while (performance.now() < until) { /* holds the loop */ }
+      await sleep(120);
+      expect(lagOf()).toBeGreaterThan(0.25);
+      await sleep(120);
+      expect(lagOf()).toBeLessThan(0.25);
+    } finally {
+      p.close();
+    }
+  });
 });
 
 describe('serveMetrics', () => {
