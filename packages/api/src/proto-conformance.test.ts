@@ -160,3 +160,26 @@ describe.skipIf(!available)('wire identity with containerd 1.6 protos', () => {
     expect(mismatches).toEqual([]);
   });
 });
+
+// The cgroup statistics that Tasks.Metrics carries (github.com/containerd/cgroups, Debian's
+// golang-github-containerd-cgroups-dev): stats/v1 for cgroup v1 hosts, v2/stats for cgroup v2.
+const CGROUPS = join(GOCODE, 'github.com/containerd/cgroups');
+const CGROUP_PROTOS = ['stats/v1/metrics.proto', 'v2/stats/metrics.proto'].map((f) => join(CGROUPS, f));
+
+describe.skipIf(!CGROUP_PROTOS.every((f) => existsSync(f)))('wire identity with containerd cgroups stats protos', () => {
+  it('defines io.containerd.cgroups.v1 and v2 exactly as containerd/cgroups does', () => {
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => (target.startsWith('gogoproto/') ? null : target);
+    root.loadSync(CGROUP_PROTOS, { keepCase: true });
+    root.resolveAll();
+    const theirs = describeAll(root);
+    const ours = describeAll(protoRoot());
+    const names = [...theirs.keys()].filter((n) => n.startsWith('.io.containerd.cgroups.'));
+    expect(names).toContain('.io.containerd.cgroups.v1.Metrics');
+    expect(names).toContain('.io.containerd.cgroups.v2.Metrics');
+    const mismatches = names
+      .filter((n) => theirs.get(n) !== ours.get(n))
+      .map((n) => `${n}\n  containerd: ${theirs.get(n)}\n  ours:       ${ours.get(n) ?? '(missing)'}`);
+    expect(mismatches).toEqual([]);
+  });
+});

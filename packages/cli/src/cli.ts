@@ -13,6 +13,7 @@ import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerRun, registerTasks, separateCommandArgs } from './commands/tasks.js';
+import { registerTop } from './commands/top.js';
 import { registerVersion } from './commands/version.js';
 import {
   CliContext,
@@ -57,6 +58,7 @@ export function createProgram(ctx: CliContext): Command {
   registerExtensions(program, ctx);
   registerRun(program, ctx);
   registerTasks(program, ctx);
+  registerTop(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

@@ -31,5 +31,5 @@ export {
 } from './proxy/extensions.js';
 export * from './oci/index.js';
 export * from './stdio/index.js';
-export { TasksProxy, toTaskProcessInfo, OCI_PROCESS_TYPE_URL, type TaskProcessInfo, type CreateTaskRequest } from './proxy/tasks.js';
+export { TasksProxy, toTaskProcessInfo, OCI_PROCESS_TYPE_URL, type TaskProcessInfo, type CreateTaskRequest, type TaskMetric } from './proxy/tasks.js';
 export { ContainersProxy, toContainer, toWireContainer } from './proxy/containers.js';

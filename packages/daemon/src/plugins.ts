@@ -5,6 +5,7 @@ import differWalkingPlugin from '@berth/plugin-differ-walking';
 import extensionsJsonPlugin from '@berth/plugin-extensions-json';
 import gcSchedulerPlugin from '@berth/plugin-gc-scheduler';
 import metadataLmdbPlugin from '@berth/plugin-metadata-lmdb';
+import metricsCgroupsPlugin from '@berth/plugin-metrics-cgroups';
 import runtimeRuncPlugin from '@berth/plugin-runtime-runc';
 import snapshotterNativePlugin from '@berth/plugin-snapshotter-native';
 import overlaySnapshotterPlugin from '@berth/plugin-snapshotter-overlay';
@@ -32,6 +33,7 @@ export const daemonPlugins: readonly AnyPluginManifest[] = [
   metadataLmdbPlugin,
   exchangePlugin,
   runtimeRuncPlugin,
+  metricsCgroupsPlugin,
   streamManagerPlugin,
   gcSchedulerPlugin,
   differWalkingPlugin,

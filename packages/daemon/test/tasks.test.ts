@@ -56,7 +56,7 @@ describe.skipIf(skip !== undefined)(`ctr run and ctr tasks against berthd${skip 
     const failing = await fx.ctr(['tasks', 'exec', '--fifo-dir', fx.fifoDir, '--exec-id', 'e2', 't3', '/bin/sh', '-c', 'exit 5']);
     expect(failing.code, failing.stderr).toBe(5);
 
-    // Metrics come from the shim's cgroup stats (ctr prints a table of them).
+    // Metrics come from berthd's cgroups monitor (ctr prints a table of them; metrics-cgroups.test.ts has more).
     const metrics = expectOk(await fx.ctr(['tasks', 'metrics', 't3']), 'ctr tasks metrics').stdout;
     expect(metrics).toMatch(/memory\.usage_in_bytes\s+[1-9]\d*/);
 

@@ -2916,6 +2916,500 @@ export namespace grpc.health.v1 {
   }
 }
 
+export namespace io.containerd.cgroups.v1 {
+  /** io.containerd.cgroups.v1.BlkIOEntry */
+  export interface BlkIOEntry {
+    op: string;
+    device: string;
+    major: number;
+    minor: number;
+    value: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.BlkIOEntry accepts. */
+  export interface BlkIOEntryInput {
+    op?: string | null;
+    device?: string | null;
+    major?: number | null;
+    minor?: number | null;
+    value?: number | null;
+  }
+  /** io.containerd.cgroups.v1.BlkIOStat */
+  export interface BlkIOStat {
+    io_service_bytes_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    io_serviced_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    io_queued_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    io_service_time_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    io_wait_time_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    io_merged_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    io_time_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+    sectors_recursive: io.containerd.cgroups.v1.BlkIOEntry[];
+  }
+  /** What encoding io.containerd.cgroups.v1.BlkIOStat accepts. */
+  export interface BlkIOStatInput {
+    io_service_bytes_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    io_serviced_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    io_queued_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    io_service_time_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    io_wait_time_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    io_merged_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    io_time_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+    sectors_recursive?: readonly io.containerd.cgroups.v1.BlkIOEntryInput[] | null;
+  }
+  /** io.containerd.cgroups.v1.CPUStat */
+  export interface CPUStat {
+    usage: io.containerd.cgroups.v1.CPUUsage | null;
+    throttling: io.containerd.cgroups.v1.Throttle | null;
+  }
+  /** What encoding io.containerd.cgroups.v1.CPUStat accepts. */
+  export interface CPUStatInput {
+    usage?: io.containerd.cgroups.v1.CPUUsageInput | null;
+    throttling?: io.containerd.cgroups.v1.ThrottleInput | null;
+  }
+  /** io.containerd.cgroups.v1.CPUUsage */
+  export interface CPUUsage {
+    total: number;
+    kernel: number;
+    user: number;
+    per_cpu: number[];
+  }
+  /** What encoding io.containerd.cgroups.v1.CPUUsage accepts. */
+  export interface CPUUsageInput {
+    total?: number | null;
+    kernel?: number | null;
+    user?: number | null;
+    per_cpu?: readonly number[] | null;
+  }
+  /** io.containerd.cgroups.v1.CgroupStats */
+  export interface CgroupStats {
+    nr_sleeping: number;
+    nr_running: number;
+    nr_stopped: number;
+    nr_uninterruptible: number;
+    nr_io_wait: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.CgroupStats accepts. */
+  export interface CgroupStatsInput {
+    nr_sleeping?: number | null;
+    nr_running?: number | null;
+    nr_stopped?: number | null;
+    nr_uninterruptible?: number | null;
+    nr_io_wait?: number | null;
+  }
+  /** io.containerd.cgroups.v1.HugetlbStat */
+  export interface HugetlbStat {
+    usage: number;
+    max: number;
+    failcnt: number;
+    pagesize: string;
+  }
+  /** What encoding io.containerd.cgroups.v1.HugetlbStat accepts. */
+  export interface HugetlbStatInput {
+    usage?: number | null;
+    max?: number | null;
+    failcnt?: number | null;
+    pagesize?: string | null;
+  }
+  /** io.containerd.cgroups.v1.MemoryEntry */
+  export interface MemoryEntry {
+    limit: number;
+    usage: number;
+    max: number;
+    failcnt: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.MemoryEntry accepts. */
+  export interface MemoryEntryInput {
+    limit?: number | null;
+    usage?: number | null;
+    max?: number | null;
+    failcnt?: number | null;
+  }
+  /** io.containerd.cgroups.v1.MemoryOomControl */
+  export interface MemoryOomControl {
+    oom_kill_disable: number;
+    under_oom: number;
+    oom_kill: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.MemoryOomControl accepts. */
+  export interface MemoryOomControlInput {
+    oom_kill_disable?: number | null;
+    under_oom?: number | null;
+    oom_kill?: number | null;
+  }
+  /** io.containerd.cgroups.v1.MemoryStat */
+  export interface MemoryStat {
+    cache: number;
+    rss: number;
+    rss_huge: number;
+    mapped_file: number;
+    dirty: number;
+    writeback: number;
+    pg_pg_in: number;
+    pg_pg_out: number;
+    pg_fault: number;
+    pg_maj_fault: number;
+    inactive_anon: number;
+    active_anon: number;
+    inactive_file: number;
+    active_file: number;
+    unevictable: number;
+    hierarchical_memory_limit: number;
+    hierarchical_swap_limit: number;
+    total_cache: number;
+    total_rss: number;
+    total_rss_huge: number;
+    total_mapped_file: number;
+    total_dirty: number;
+    total_writeback: number;
+    total_pg_pg_in: number;
+    total_pg_pg_out: number;
+    total_pg_fault: number;
+    total_pg_maj_fault: number;
+    total_inactive_anon: number;
+    total_active_anon: number;
+    total_inactive_file: number;
+    total_active_file: number;
+    total_unevictable: number;
+    usage: io.containerd.cgroups.v1.MemoryEntry | null;
+    swap: io.containerd.cgroups.v1.MemoryEntry | null;
+    kernel: io.containerd.cgroups.v1.MemoryEntry | null;
+    kernel_tcp: io.containerd.cgroups.v1.MemoryEntry | null;
+  }
+  /** What encoding io.containerd.cgroups.v1.MemoryStat accepts. */
+  export interface MemoryStatInput {
+    cache?: number | null;
+    rss?: number | null;
+    rss_huge?: number | null;
+    mapped_file?: number | null;
+    dirty?: number | null;
+    writeback?: number | null;
+    pg_pg_in?: number | null;
+    pg_pg_out?: number | null;
+    pg_fault?: number | null;
+    pg_maj_fault?: number | null;
+    inactive_anon?: number | null;
+    active_anon?: number | null;
+    inactive_file?: number | null;
+    active_file?: number | null;
+    unevictable?: number | null;
+    hierarchical_memory_limit?: number | null;
+    hierarchical_swap_limit?: number | null;
+    total_cache?: number | null;
+    total_rss?: number | null;
+    total_rss_huge?: number | null;
+    total_mapped_file?: number | null;
+    total_dirty?: number | null;
+    total_writeback?: number | null;
+    total_pg_pg_in?: number | null;
+    total_pg_pg_out?: number | null;
+    total_pg_fault?: number | null;
+    total_pg_maj_fault?: number | null;
+    total_inactive_anon?: number | null;
+    total_active_anon?: number | null;
+    total_inactive_file?: number | null;
+    total_active_file?: number | null;
+    total_unevictable?: number | null;
+    usage?: io.containerd.cgroups.v1.MemoryEntryInput | null;
+    swap?: io.containerd.cgroups.v1.MemoryEntryInput | null;
+    kernel?: io.containerd.cgroups.v1.MemoryEntryInput | null;
+    kernel_tcp?: io.containerd.cgroups.v1.MemoryEntryInput | null;
+  }
+  /** io.containerd.cgroups.v1.Metrics */
+  export interface Metrics {
+    hugetlb: io.containerd.cgroups.v1.HugetlbStat[];
+    pids: io.containerd.cgroups.v1.PidsStat | null;
+    cpu: io.containerd.cgroups.v1.CPUStat | null;
+    memory: io.containerd.cgroups.v1.MemoryStat | null;
+    blkio: io.containerd.cgroups.v1.BlkIOStat | null;
+    rdma: io.containerd.cgroups.v1.RdmaStat | null;
+    network: io.containerd.cgroups.v1.NetworkStat[];
+    cgroup_stats: io.containerd.cgroups.v1.CgroupStats | null;
+    memory_oom_control: io.containerd.cgroups.v1.MemoryOomControl | null;
+  }
+  /** What encoding io.containerd.cgroups.v1.Metrics accepts. */
+  export interface MetricsInput {
+    hugetlb?: readonly io.containerd.cgroups.v1.HugetlbStatInput[] | null;
+    pids?: io.containerd.cgroups.v1.PidsStatInput | null;
+    cpu?: io.containerd.cgroups.v1.CPUStatInput | null;
+    memory?: io.containerd.cgroups.v1.MemoryStatInput | null;
+    blkio?: io.containerd.cgroups.v1.BlkIOStatInput | null;
+    rdma?: io.containerd.cgroups.v1.RdmaStatInput | null;
+    network?: readonly io.containerd.cgroups.v1.NetworkStatInput[] | null;
+    cgroup_stats?: io.containerd.cgroups.v1.CgroupStatsInput | null;
+    memory_oom_control?: io.containerd.cgroups.v1.MemoryOomControlInput | null;
+  }
+  /** io.containerd.cgroups.v1.NetworkStat */
+  export interface NetworkStat {
+    name: string;
+    rx_bytes: number;
+    rx_packets: number;
+    rx_errors: number;
+    rx_dropped: number;
+    tx_bytes: number;
+    tx_packets: number;
+    tx_errors: number;
+    tx_dropped: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.NetworkStat accepts. */
+  export interface NetworkStatInput {
+    name?: string | null;
+    rx_bytes?: number | null;
+    rx_packets?: number | null;
+    rx_errors?: number | null;
+    rx_dropped?: number | null;
+    tx_bytes?: number | null;
+    tx_packets?: number | null;
+    tx_errors?: number | null;
+    tx_dropped?: number | null;
+  }
+  /** io.containerd.cgroups.v1.PidsStat */
+  export interface PidsStat {
+    current: number;
+    limit: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.PidsStat accepts. */
+  export interface PidsStatInput {
+    current?: number | null;
+    limit?: number | null;
+  }
+  /** io.containerd.cgroups.v1.RdmaEntry */
+  export interface RdmaEntry {
+    device: string;
+    hca_handles: number;
+    hca_objects: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.RdmaEntry accepts. */
+  export interface RdmaEntryInput {
+    device?: string | null;
+    hca_handles?: number | null;
+    hca_objects?: number | null;
+  }
+  /** io.containerd.cgroups.v1.RdmaStat */
+  export interface RdmaStat {
+    current: io.containerd.cgroups.v1.RdmaEntry[];
+    limit: io.containerd.cgroups.v1.RdmaEntry[];
+  }
+  /** What encoding io.containerd.cgroups.v1.RdmaStat accepts. */
+  export interface RdmaStatInput {
+    current?: readonly io.containerd.cgroups.v1.RdmaEntryInput[] | null;
+    limit?: readonly io.containerd.cgroups.v1.RdmaEntryInput[] | null;
+  }
+  /** io.containerd.cgroups.v1.Throttle */
+  export interface Throttle {
+    periods: number;
+    throttled_periods: number;
+    throttled_time: number;
+  }
+  /** What encoding io.containerd.cgroups.v1.Throttle accepts. */
+  export interface ThrottleInput {
+    periods?: number | null;
+    throttled_periods?: number | null;
+    throttled_time?: number | null;
+  }
+}
+
+export namespace io.containerd.cgroups.v2 {
+  /** io.containerd.cgroups.v2.CPUStat */
+  export interface CPUStat {
+    usage_usec: number;
+    user_usec: number;
+    system_usec: number;
+    nr_periods: number;
+    nr_throttled: number;
+    throttled_usec: number;
+  }
+  /** What encoding io.containerd.cgroups.v2.CPUStat accepts. */
+  export interface CPUStatInput {
+    usage_usec?: number | null;
+    user_usec?: number | null;
+    system_usec?: number | null;
+    nr_periods?: number | null;
+    nr_throttled?: number | null;
+    throttled_usec?: number | null;
+  }
+  /** io.containerd.cgroups.v2.HugeTlbStat */
+  export interface HugeTlbStat {
+    current: number;
+    max: number;
+    pagesize: string;
+  }
+  /** What encoding io.containerd.cgroups.v2.HugeTlbStat accepts. */
+  export interface HugeTlbStatInput {
+    current?: number | null;
+    max?: number | null;
+    pagesize?: string | null;
+  }
+  /** io.containerd.cgroups.v2.IOEntry */
+  export interface IOEntry {
+    major: number;
+    minor: number;
+    rbytes: number;
+    wbytes: number;
+    rios: number;
+    wios: number;
+  }
+  /** What encoding io.containerd.cgroups.v2.IOEntry accepts. */
+  export interface IOEntryInput {
+    major?: number | null;
+    minor?: number | null;
+    rbytes?: number | null;
+    wbytes?: number | null;
+    rios?: number | null;
+    wios?: number | null;
+  }
+  /** io.containerd.cgroups.v2.IOStat */
+  export interface IOStat {
+    usage: io.containerd.cgroups.v2.IOEntry[];
+  }
+  /** What encoding io.containerd.cgroups.v2.IOStat accepts. */
+  export interface IOStatInput {
+    usage?: readonly io.containerd.cgroups.v2.IOEntryInput[] | null;
+  }
+  /** io.containerd.cgroups.v2.MemoryEvents */
+  export interface MemoryEvents {
+    low: number;
+    high: number;
+    max: number;
+    oom: number;
+    oom_kill: number;
+  }
+  /** What encoding io.containerd.cgroups.v2.MemoryEvents accepts. */
+  export interface MemoryEventsInput {
+    low?: number | null;
+    high?: number | null;
+    max?: number | null;
+    oom?: number | null;
+    oom_kill?: number | null;
+  }
+  /** io.containerd.cgroups.v2.MemoryStat */
+  export interface MemoryStat {
+    anon: number;
+    file: number;
+    kernel_stack: number;
+    slab: number;
+    sock: number;
+    shmem: number;
+    file_mapped: number;
+    file_dirty: number;
+    file_writeback: number;
+    anon_thp: number;
+    inactive_anon: number;
+    active_anon: number;
+    inactive_file: number;
+    active_file: number;
+    unevictable: number;
+    slab_reclaimable: number;
+    slab_unreclaimable: number;
+    pgfault: number;
+    pgmajfault: number;
+    workingset_refault: number;
+    workingset_activate: number;
+    workingset_nodereclaim: number;
+    pgrefill: number;
+    pgscan: number;
+    pgsteal: number;
+    pgactivate: number;
+    pgdeactivate: number;
+    pglazyfree: number;
+    pglazyfreed: number;
+    thp_fault_alloc: number;
+    thp_collapse_alloc: number;
+    usage: number;
+    usage_limit: number;
+    swap_usage: number;
+    swap_limit: number;
+  }
+  /** What encoding io.containerd.cgroups.v2.MemoryStat accepts. */
+  export interface MemoryStatInput {
+    anon?: number | null;
+    file?: number | null;
+    kernel_stack?: number | null;
+    slab?: number | null;
+    sock?: number | null;
+    shmem?: number | null;
+    file_mapped?: number | null;
+    file_dirty?: number | null;
+    file_writeback?: number | null;
+    anon_thp?: number | null;
+    inactive_anon?: number | null;
+    active_anon?: number | null;
+    inactive_file?: number | null;
+    active_file?: number | null;
+    unevictable?: number | null;
+    slab_reclaimable?: number | null;
+    slab_unreclaimable?: number | null;
+    pgfault?: number | null;
+    pgmajfault?: number | null;
+    workingset_refault?: number | null;
+    workingset_activate?: number | null;
+    workingset_nodereclaim?: number | null;
+    pgrefill?: number | null;
+    pgscan?: number | null;
+    pgsteal?: number | null;
+    pgactivate?: number | null;
+    pgdeactivate?: number | null;
+    pglazyfree?: number | null;
+    pglazyfreed?: number | null;
+    thp_fault_alloc?: number | null;
+    thp_collapse_alloc?: number | null;
+    usage?: number | null;
+    usage_limit?: number | null;
+    swap_usage?: number | null;
+    swap_limit?: number | null;
+  }
+  /** io.containerd.cgroups.v2.Metrics */
+  export interface Metrics {
+    pids: io.containerd.cgroups.v2.PidsStat | null;
+    cpu: io.containerd.cgroups.v2.CPUStat | null;
+    memory: io.containerd.cgroups.v2.MemoryStat | null;
+    rdma: io.containerd.cgroups.v2.RdmaStat | null;
+    io: io.containerd.cgroups.v2.IOStat | null;
+    hugetlb: io.containerd.cgroups.v2.HugeTlbStat[];
+    memory_events: io.containerd.cgroups.v2.MemoryEvents | null;
+  }
+  /** What encoding io.containerd.cgroups.v2.Metrics accepts. */
+  export interface MetricsInput {
+    pids?: io.containerd.cgroups.v2.PidsStatInput | null;
+    cpu?: io.containerd.cgroups.v2.CPUStatInput | null;
+    memory?: io.containerd.cgroups.v2.MemoryStatInput | null;
+    rdma?: io.containerd.cgroups.v2.RdmaStatInput | null;
+    io?: io.containerd.cgroups.v2.IOStatInput | null;
+    hugetlb?: readonly io.containerd.cgroups.v2.HugeTlbStatInput[] | null;
+    memory_events?: io.containerd.cgroups.v2.MemoryEventsInput | null;
+  }
+  /** io.containerd.cgroups.v2.PidsStat */
+  export interface PidsStat {
+    current: number;
+    limit: number;
+  }
+  /** What encoding io.containerd.cgroups.v2.PidsStat accepts. */
+  export interface PidsStatInput {
+    current?: number | null;
+    limit?: number | null;
+  }
+  /** io.containerd.cgroups.v2.RdmaEntry */
+  export interface RdmaEntry {
+    device: string;
+    hca_handles: number;
+    hca_objects: number;
+  }
+  /** What encoding io.containerd.cgroups.v2.RdmaEntry accepts. */
+  export interface RdmaEntryInput {
+    device?: string | null;
+    hca_handles?: number | null;
+    hca_objects?: number | null;
+  }
+  /** io.containerd.cgroups.v2.RdmaStat */
+  export interface RdmaStat {
+    current: io.containerd.cgroups.v2.RdmaEntry[];
+    limit: io.containerd.cgroups.v2.RdmaEntry[];
+  }
+  /** What encoding io.containerd.cgroups.v2.RdmaStat accepts. */
+  export interface RdmaStatInput {
+    current?: readonly io.containerd.cgroups.v2.RdmaEntryInput[] | null;
+    limit?: readonly io.containerd.cgroups.v2.RdmaEntryInput[] | null;
+  }
+}
+
 export namespace ttrpc {
   /** ttrpc.KeyValue */
   export interface KeyValue {
@@ -3202,6 +3696,31 @@ export interface Messages {
   "google.rpc.Status": google.rpc.Status;
   "grpc.health.v1.HealthCheckRequest": grpc.health.v1.HealthCheckRequest;
   "grpc.health.v1.HealthCheckResponse": grpc.health.v1.HealthCheckResponse;
+  "io.containerd.cgroups.v1.BlkIOEntry": io.containerd.cgroups.v1.BlkIOEntry;
+  "io.containerd.cgroups.v1.BlkIOStat": io.containerd.cgroups.v1.BlkIOStat;
+  "io.containerd.cgroups.v1.CPUStat": io.containerd.cgroups.v1.CPUStat;
+  "io.containerd.cgroups.v1.CPUUsage": io.containerd.cgroups.v1.CPUUsage;
+  "io.containerd.cgroups.v1.CgroupStats": io.containerd.cgroups.v1.CgroupStats;
+  "io.containerd.cgroups.v1.HugetlbStat": io.containerd.cgroups.v1.HugetlbStat;
+  "io.containerd.cgroups.v1.MemoryEntry": io.containerd.cgroups.v1.MemoryEntry;
+  "io.containerd.cgroups.v1.MemoryOomControl": io.containerd.cgroups.v1.MemoryOomControl;
+  "io.containerd.cgroups.v1.MemoryStat": io.containerd.cgroups.v1.MemoryStat;
+  "io.containerd.cgroups.v1.Metrics": io.containerd.cgroups.v1.Metrics;
+  "io.containerd.cgroups.v1.NetworkStat": io.containerd.cgroups.v1.NetworkStat;
+  "io.containerd.cgroups.v1.PidsStat": io.containerd.cgroups.v1.PidsStat;
+  "io.containerd.cgroups.v1.RdmaEntry": io.containerd.cgroups.v1.RdmaEntry;
+  "io.containerd.cgroups.v1.RdmaStat": io.containerd.cgroups.v1.RdmaStat;
+  "io.containerd.cgroups.v1.Throttle": io.containerd.cgroups.v1.Throttle;
+  "io.containerd.cgroups.v2.CPUStat": io.containerd.cgroups.v2.CPUStat;
+  "io.containerd.cgroups.v2.HugeTlbStat": io.containerd.cgroups.v2.HugeTlbStat;
+  "io.containerd.cgroups.v2.IOEntry": io.containerd.cgroups.v2.IOEntry;
+  "io.containerd.cgroups.v2.IOStat": io.containerd.cgroups.v2.IOStat;
+  "io.containerd.cgroups.v2.MemoryEvents": io.containerd.cgroups.v2.MemoryEvents;
+  "io.containerd.cgroups.v2.MemoryStat": io.containerd.cgroups.v2.MemoryStat;
+  "io.containerd.cgroups.v2.Metrics": io.containerd.cgroups.v2.Metrics;
+  "io.containerd.cgroups.v2.PidsStat": io.containerd.cgroups.v2.PidsStat;
+  "io.containerd.cgroups.v2.RdmaEntry": io.containerd.cgroups.v2.RdmaEntry;
+  "io.containerd.cgroups.v2.RdmaStat": io.containerd.cgroups.v2.RdmaStat;
   "ttrpc.KeyValue": ttrpc.KeyValue;
   "ttrpc.Request": ttrpc.Request;
   "ttrpc.Response": ttrpc.Response;
@@ -3447,6 +3966,31 @@ export interface MessageInputs {
   "google.rpc.Status": google.rpc.StatusInput;
   "grpc.health.v1.HealthCheckRequest": grpc.health.v1.HealthCheckRequestInput;
   "grpc.health.v1.HealthCheckResponse": grpc.health.v1.HealthCheckResponseInput;
+  "io.containerd.cgroups.v1.BlkIOEntry": io.containerd.cgroups.v1.BlkIOEntryInput;
+  "io.containerd.cgroups.v1.BlkIOStat": io.containerd.cgroups.v1.BlkIOStatInput;
+  "io.containerd.cgroups.v1.CPUStat": io.containerd.cgroups.v1.CPUStatInput;
+  "io.containerd.cgroups.v1.CPUUsage": io.containerd.cgroups.v1.CPUUsageInput;
+  "io.containerd.cgroups.v1.CgroupStats": io.containerd.cgroups.v1.CgroupStatsInput;
+  "io.containerd.cgroups.v1.HugetlbStat": io.containerd.cgroups.v1.HugetlbStatInput;
+  "io.containerd.cgroups.v1.MemoryEntry": io.containerd.cgroups.v1.MemoryEntryInput;
+  "io.containerd.cgroups.v1.MemoryOomControl": io.containerd.cgroups.v1.MemoryOomControlInput;
+  "io.containerd.cgroups.v1.MemoryStat": io.containerd.cgroups.v1.MemoryStatInput;
+  "io.containerd.cgroups.v1.Metrics": io.containerd.cgroups.v1.MetricsInput;
+  "io.containerd.cgroups.v1.NetworkStat": io.containerd.cgroups.v1.NetworkStatInput;
+  "io.containerd.cgroups.v1.PidsStat": io.containerd.cgroups.v1.PidsStatInput;
+  "io.containerd.cgroups.v1.RdmaEntry": io.containerd.cgroups.v1.RdmaEntryInput;
+  "io.containerd.cgroups.v1.RdmaStat": io.containerd.cgroups.v1.RdmaStatInput;
+  "io.containerd.cgroups.v1.Throttle": io.containerd.cgroups.v1.ThrottleInput;
+  "io.containerd.cgroups.v2.CPUStat": io.containerd.cgroups.v2.CPUStatInput;
+  "io.containerd.cgroups.v2.HugeTlbStat": io.containerd.cgroups.v2.HugeTlbStatInput;
+  "io.containerd.cgroups.v2.IOEntry": io.containerd.cgroups.v2.IOEntryInput;
+  "io.containerd.cgroups.v2.IOStat": io.containerd.cgroups.v2.IOStatInput;
+  "io.containerd.cgroups.v2.MemoryEvents": io.containerd.cgroups.v2.MemoryEventsInput;
+  "io.containerd.cgroups.v2.MemoryStat": io.containerd.cgroups.v2.MemoryStatInput;
+  "io.containerd.cgroups.v2.Metrics": io.containerd.cgroups.v2.MetricsInput;
+  "io.containerd.cgroups.v2.PidsStat": io.containerd.cgroups.v2.PidsStatInput;
+  "io.containerd.cgroups.v2.RdmaEntry": io.containerd.cgroups.v2.RdmaEntryInput;
+  "io.containerd.cgroups.v2.RdmaStat": io.containerd.cgroups.v2.RdmaStatInput;
   "ttrpc.KeyValue": ttrpc.KeyValueInput;
   "ttrpc.Request": ttrpc.RequestInput;
   "ttrpc.Response": ttrpc.ResponseInput;

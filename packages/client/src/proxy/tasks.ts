@@ -36,6 +36,13 @@ export interface CreateTaskRequest {
   readonly runtimePath?: string;
 }
 
+/** One task's statistics as Tasks.Metrics gives them (`data`: io.containerd.cgroups.v1 or v2 Metrics). */
+export interface TaskMetric {
+  readonly id: string;
+  readonly timestamp: Date;
+  readonly data: AnyValue;
+}
+
 const EPOCH = new Date(0);
 
 function toStatus(status: containerd.v1.types.Status): TaskStatus {
@@ -108,6 +115,16 @@ export class TasksProxy {
 
   async list(ctx: OpContext, filter = ''): Promise<TaskProcessInfo[]> {
     return (await this.tasks.List({ filter }, callOptionsOf(ctx))).tasks.map(toTaskProcessInfo);
+  }
+
+  /** Statistics of the namespace's tasks matching the filters (`id==web`; none: every task). */
+  async metrics(ctx: OpContext, filters: readonly string[] = []): Promise<TaskMetric[]> {
+    const r = await this.tasks.Metrics({ filters: [...filters] }, callOptionsOf(ctx));
+    return r.metrics.map((m) => ({
+      id: m.id,
+      timestamp: fromTimestamp(m.timestamp) ?? EPOCH,
+      data: { typeUrl: m.data?.type_url ?? '', value: Buffer.from(m.data?.value ?? []) },
+    }));
   }
 
   async kill(ctx: OpContext, containerId: string, signal: number, options: { execId?: string; all?: boolean } = {}): Promise<void> {

@@ -117,3 +117,14 @@ export interface PlatformRuntime {
   /** Deletes the task (shim Delete, Shutdown, bundle removal) and returns its exit. */
   delete(ctx: OpContext, containerId: string): Promise<Exit>;
 }
+
+/**
+ * Per-task statistics read outside the shim (containerd's runtime.TaskMonitor, io.containerd.monitor.v1 plugins):
+ * the tasks service serves Tasks.Metrics from it when one is loaded, and falls back to the shim's own stats
+ * (`Task.stats`) otherwise. The value is what Tasks.Metrics carries in `data`: `io.containerd.cgroups.v1.Metrics`
+ * on cgroup v1 hosts, `io.containerd.cgroups.v2.Metrics` on cgroup v2 ones. NotFound when the task has no cgroup
+ * (any more).
+ */
+export interface TaskMonitor {
+  stats(ctx: OpContext, task: Task): Promise<AnyValue>;
+}

@@ -12,7 +12,7 @@ import type { LeaseManager } from './leases.js';
 import type { NamespaceStore } from './namespaces.js';
 import type { RpcServices } from './rpc.js';
 import type { StreamManager } from './streaming.js';
-import type { PlatformRuntime } from './tasks.js';
+import type { PlatformRuntime, TaskMonitor } from './tasks.js';
 
 /** Every blob on disk, not namespaced: io.containerd.content.v1 provides it; the metadata plugin builds on it. */
 export const rawContentStoreToken = createToken<RawContentStore>('content.raw');
@@ -67,6 +67,8 @@ export const streamManagerToken = createToken<StreamManager>('streaming.manager'
 
 /** Tasks through runtime v2 shims: io.containerd.runtime.v2 plugins provide it; `.all` gives them by id. */
 export const runtimeToken = createToken<PlatformRuntime>('runtime.platform');
+/** Per-task statistics outside the shim (io.containerd.monitor.v1): Tasks.Metrics uses it when one is loaded. */
+export const taskMetricsToken = createToken<TaskMonitor>('tasks.metrics');
 
 /** gRPC/ttrpc services, contributed by io.containerd.grpc.v1 plugins (and third parties) to the daemon's servers. */
 export const rpcServicesPoint = createContributionPoint<RpcServices>('rpc.services');

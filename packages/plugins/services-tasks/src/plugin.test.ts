@@ -1,5 +1,5 @@
 import { ServiceNames } from '@berth/api';
-import { containersToken, coreTokens, isPluginManifest, PluginKind, pluginUri, rpcServicesPoint, runtimeToken, snapshottersToken } from '@berth/core';
+import { containersToken, coreTokens, isPluginManifest, PluginKind, pluginUri, rpcServicesPoint, runtimeToken, snapshottersToken, taskMetricsToken } from '@berth/core';
 import { createTestHost, override, rpcService } from '@berth/core/testing';
 import { describe, expect, it } from 'vitest';
 import tasksServiceDefault, { tasksServicePlugin } from './index.js';
@@ -7,14 +7,20 @@ import { FakeContainers, FakeRuntime, FakeSnapshotters } from './testing-fixture
 import { PACKAGE_VERSION } from './version.js';
 
 describe('tasksServicePlugin', () => {
-  it('is io.containerd.grpc.v1.tasks, requiring the runtime, the containers store and the snapshotters', () => {
+  it('is io.containerd.grpc.v1.tasks, requiring the runtime, the containers store, the snapshotters and optionally a task monitor', () => {
     expect(isPluginManifest(tasksServicePlugin)).toBe(true);
     expect(tasksServiceDefault).toBe(tasksServicePlugin);
     expect(pluginUri(tasksServicePlugin)).toBe('io.containerd.grpc.v1.tasks');
     expect(tasksServicePlugin.type).toBe(PluginKind.GRPC);
     expect(tasksServicePlugin.version).toBe(PACKAGE_VERSION);
     expect(tasksServicePlugin.provides).toBe(rpcServicesPoint);
-    expect(tasksServicePlugin.requires).toEqual({ runtime: runtimeToken, containers: containersToken, snapshotters: snapshottersToken, log: coreTokens.logger });
+    expect(tasksServicePlugin.requires).toEqual({
+      runtime: runtimeToken,
+      containers: containersToken,
+      snapshotters: snapshottersToken,
+      monitor: taskMetricsToken.optional,
+      log: coreTokens.logger,
+    });
   });
 
   it('boots over its three dependencies and serves every Tasks method over gRPC', async () => {

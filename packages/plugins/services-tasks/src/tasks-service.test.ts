@@ -1,5 +1,5 @@
 import { GO_ZERO_TIME_SECONDS, messageCodec, ServiceNames, type containerd, type MessageInputs, type MessageName, type Messages } from '@berth/api';
-import { nullLogger, type RpcContext } from '@berth/core';
+import { NotFoundError, nullLogger, type AnyValue, type RpcContext, type Task, type TaskMonitor } from '@berth/core';
 import { expectFailure, rpcContext } from '@berth/core/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { TasksService } from './tasks-service.js';
@@ -277,6 +277,28 @@ describe('TasksService', () => {
       const skipped = roundTrip('containerd.services.tasks.v1.MetricsResponse', await h.Metrics(wire('containerd.services.tasks.v1.MetricsRequest', { filters: [] }), rpc()));
       expect(skipped.metrics.map((m) => m.id)).toEqual(['k']);
       await expectFailure(h.Metrics(wire('containerd.services.tasks.v1.MetricsRequest', { filters: ['id=='] }), rpc()), 'invalid-argument');
+    });
+
+    it("Metrics comes from the task monitor when there is one, and from the shim for a task the monitor cannot find", async () => {
+      containers.add(NS, { id: 'm3' });
+      await create('m3');
+      const asked: string[] = [];
+      const monitor: TaskMonitor = {
+        stats: async (_ctx, task: Task): Promise<AnyValue> => {
+          asked.push(task.id);
+          if (task.id === 'm3') throw new NotFoundError(`cgroup of task ${task.id}: not found`);
+          return { typeUrl: 'io.containerd.cgroups.v2.Metrics', value: Buffer.from([0x0a, 0x02, 0x08, 0x07]) };
+        },
+      };
+      const service = new TasksService(runtime, containers, snapshotters, nullLogger, monitor);
+      const handlers = service.services[0]!.handlers as unknown as Handlers;
+      const r = roundTrip('containerd.services.tasks.v1.MetricsResponse', await handlers.Metrics(wire('containerd.services.tasks.v1.MetricsRequest', { filters: [] }), rpc()));
+      expect(asked.sort()).toEqual(['k', 'm3']);
+      const byId = new Map(r.metrics.map((m) => [m.id, m.data]));
+      expect(byId.get('k')).toMatchObject({ type_url: 'io.containerd.cgroups.v2.Metrics' });
+      expect(messageCodec('io.containerd.cgroups.v2.Metrics').decode(byId.get('k')!.value).pids?.current).toBe(7);
+      // The monitor had no cgroup for m3: the shim's stats stand in.
+      expect(byId.get('m3')).toMatchObject({ type_url: 'io.containerd.cgroups.v1.Metrics' });
     });
   });
 });

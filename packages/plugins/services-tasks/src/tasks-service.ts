@@ -21,6 +21,7 @@ import {
   type RpcServices,
   type SnapshotterSet,
   type Task,
+  type TaskMonitor,
   type TaskProcess,
   type TaskStatus,
 } from '@berth/core';
@@ -55,6 +56,8 @@ export class TasksService implements RpcServices {
     private readonly containers: ContainerStore,
     private readonly snapshotters: SnapshotterSet,
     private readonly log: Logger,
+    /** Statistics read outside the shim (the cgroups monitor); without it, each shim's own Stats. */
+    private readonly monitor?: TaskMonitor,
   ) {
     this.services = [
       implementService(ServiceNames.Tasks, {
@@ -187,13 +190,24 @@ export class TasksService implements RpcServices {
       if (!(await filter.match((path) => (path.length === 1 ? fields[path[0]!] : undefined)))) continue;
       const collected = new Date();
       try {
-        metrics.push({ timestamp: toTimestamp(collected), id: task.id, data: wireAny(await task.stats(op)) });
+        metrics.push({ timestamp: toTimestamp(collected), id: task.id, data: wireAny(await this.taskStats(op, task)) });
       } catch (err) {
         // containerd skips a task whose stats fail (gone, or a runtime without stats), logging all but NotFound.
         if (!isNotFound(err)) this.log.warn('task metrics', { id: task.id, err });
       }
     }
     return { metrics };
+  }
+
+  /** The monitor's statistics of the task; the shim's when there is no monitor or it cannot find the task's cgroup. */
+  private async taskStats(op: OpContext, task: Task): Promise<AnyValue> {
+    if (!this.monitor) return task.stats(op);
+    try {
+      return await this.monitor.stats(op, task);
+    } catch (err) {
+      if (!isNotFound(err)) this.log.warn('task monitor stats; asking the shim', { id: task.id, err });
+      return task.stats(op);
+    }
   }
 
   /** The container's task (NotFound for an unknown container, then for a container without a task). */
