@@ -62,6 +62,18 @@ describe('Scraper', () => {
     expect(sampleValue(parseExposition(text), 'good_value')).toBe(1);
   });
 
+  it('leaves out a collector that answers with something other than families, serving the rest', async () => {
+    const scraper = scraperOf({
+      nothing: { collect: () => undefined as never },
+      strings: { collect: async () => ['x'] as never },
+      badLabel: { collect: () => [{ name: 'bad_label', help: 'h', type: 'gauge', samples: [{ value: 1, labels: { a: 1 as never } }] }] },
+      good: { collect: () => [family('good_value')] },
+    });
+    const text = await scraper.scrape();
+    for (const c of ['nothing', 'strings', 'badLabel']) expect(skipped(text, c, 'error')).toBe(1);
+    expect(sampleValue(parseExposition(text), 'good_value')).toBe(1);
+  });
+
   it('makes a collector that held the event loop past the budget sit out the next scrapes, longer each time', async () => {
     let calls = 0;
     const scraper = scraperOf({

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MetricsRegistry, renderPrometheus, type Logger, type MetricFamily, type MetricsCollector } from '@berth/core';
+import { MetricsRegistry, renderPrometheus, type Logger, type MetricFamily, type MetricSample, type MetricsCollector } from '@berth/core';
 import { systemListenBacklog } from './listen.js';
 
 /** Why a collector is missing from a scrape (`berth_metrics_collector_skipped_total{reason}`). */
@@ -93,14 +93,16 @@ export class Scraper {
       Promise.resolve(result).catch(() => {});
       return skip('blocked');
     }
-    if (!(result instanceof Promise)) {
+    if (typeof (result as { then?: unknown } | undefined)?.then !== 'function') {
+      result = result as readonly MetricFamily[];
+      if (!wellFormed(result)) return skip('error', new Error('collect() returned something other than metric families'));
       state.penalty = 0;
       this.duration.set(syncMs / 1000, { collector: name });
       return result;
     }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = Symbol('timeout');
-    const call = result.then(
+    const call = Promise.resolve(result).then(
       (families) => ({ families }),
       (error: unknown) => ({ error }),
     );
@@ -113,10 +115,24 @@ export class Scraper {
       return skip('timeout');
     }
     if ('error' in outcome) return skip('error', outcome.error);
+    if (!wellFormed(outcome.families)) return skip('error', new Error('collect() resolved to something other than metric families'));
     state.penalty = 0;
     this.duration.set((performance.now() - started) / 1000, { collector: name });
     return outcome.families;
   }
+}
+
+/** Families as renderPrometheus reads them: a collector's bad answer is its own failure, not the scrape's. */
+function wellFormed(families: unknown): families is readonly MetricFamily[] {
+  if (!Array.isArray(families)) return false;
+  return families.every(
+    (f: Partial<MetricFamily> | null) =>
+      typeof f?.name === 'string' &&
+      typeof f.help === 'string' &&
+      ['counter', 'gauge', 'histogram', 'untyped'].includes(f.type as string) &&
+      Array.isArray(f.samples) &&
+      f.samples.every((x: Partial<MetricSample> | null) => typeof x?.value === 'number' && (x.labels === undefined || (typeof x.labels === 'object' && x.labels !== null && Object.values(x.labels).every((v) => typeof v === 'string')))),
+  );
 }
 
 /** The daemon's build info (`berth_build_info`). */
