@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # golang-go: builds the containerd 1.6 Go client (from golang-github-containerd-containerd-dev, whose dependencies
 # are every package the client imports) offline in GOPATH mode for packages/daemon/test/go-client.ts.
 # runc, crun, containerd (for containerd-shim-runc-v2 and ctr): the runtime plugin's shims; crun stands in for runc.
-APT_PACKAGES=(runc crun containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev golang-go attr isal pigz zstd apache2-utils openssl)
+# prometheus: promtool, the strict checker the metrics tests run on a real scrape (its daemon is never started).
+APT_PACKAGES=(runc crun containerd docker-registry busybox-static skopeo umoci golang-github-containerd-containerd-dev golang-go attr isal pigz zstd apache2-utils openssl prometheus)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

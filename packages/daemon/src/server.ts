@@ -22,10 +22,14 @@ import { toWireStatus } from './grpc/errgrpc.js';
 import { ffiStatus } from '@berth/sys';
 import { listenUnix, systemListenBacklog } from './listen.js';
 import { MemoryTrimmer } from './memory-trim.js';
-import { DaemonMetrics, scrape, serveMetrics } from './metrics-http.js';
+import { GrpcMetrics, type MethodMeterFactory } from './grpc-metrics.js';
+import { buildInfo, Scraper, serveMetrics } from './metrics-http.js';
+import { ProcessMetrics } from './process-metrics.js';
 import { requireSameUser } from './peer-auth.js';
 import { ownerOnlySocket, prepareSocketPath, removeSocket, secureSocket } from './socket.js';
 import { PACKAGE_VERSION } from './version.js';
+
+const noop = (): void => {};
 
 export const DAEMON_VERSION = `v${PACKAGE_VERSION}`;
 export const DAEMON_REVISION = `berth-${PACKAGE_VERSION}`;
@@ -56,6 +60,7 @@ export class Daemon {
   private metricsServer?: HttpServer;
   private readonly catalog: ServiceCatalog;
   private trimmer?: MemoryTrimmer;
+  private processMetrics?: ProcessMetrics;
   private stopping?: Promise<void>;
   metricsPort?: number;
 
@@ -109,11 +114,21 @@ export class Daemon {
 
   private async serve(): Promise<void> {
     const { config, log } = this.options;
-    const metrics = new DaemonMetrics(this.info.version, this.info.revision);
     const trimmer = (this.trimmer = new MemoryTrimmer({ log }));
-    const observe = (service: string, method: string, type: string, code: number) => {
-      trimmer.activity();
-      metrics.observe(service, method, type, code);
+    // The gRPC series exist only when metrics are served; every finished call marks the trimmer busy either way.
+    const grpcMetrics = config.metrics.address ? new GrpcMetrics(config.metrics.grpc_histogram) : undefined;
+    const observe: MethodMeterFactory = (service, method, type) => {
+      const meter = grpcMetrics?.meter(service, method, type);
+      if (!meter) return { started: noop, received: noop, sent: noop, handled: trimmer.activity };
+      return {
+        started: () => meter.started(),
+        received: () => meter.received(),
+        sent: () => meter.sent(),
+        handled: (code, seconds) => {
+          trimmer.activity();
+          meter.handled(code, seconds);
+        },
+      };
     };
     const implementations = [...this.host.all(rpcServicesPoint).values()].flatMap((s) => s.services);
 
@@ -134,13 +149,18 @@ export class Daemon {
     await ownerOnlySocket(this.info.ttrpcAddress);
 
     if (config.metrics.address) {
+      const processMetrics = (this.processMetrics = new ProcessMetrics());
+      const build = buildInfo(this.info.version, this.info.revision);
       const collectors = (): ReadonlyMap<string, MetricsCollector> =>
         new Map<string, MetricsCollector>([
-          ['berthd', metrics],
+          ['berthd', build],
+          ['berthd.process', processMetrics],
+          ['berthd.grpc', grpcMetrics!],
           ...this.host.metricsRegistries(),
           ...[...this.host.all(metricsCollectorsPoint)].map(([id, c]) => [`collector ${id}`, c] as const),
         ]);
-      const { server, port } = await serveMetrics(config.metrics.address, () => scrape(collectors(), log));
+      const scraper = new Scraper(collectors, { timeoutMs: config.metrics.collector_timeout_ms, log });
+      const { server, port } = await serveMetrics(config.metrics.address, () => scraper.scrape());
       this.metricsServer = server;
       this.metricsPort = port;
     }
@@ -198,6 +218,7 @@ export class Daemon {
       await Promise.race([listenerClosed, new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
       await this.ttrpc?.close();
       await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
+      this.processMetrics?.close();
       await this.host.close();
       await removeSocket(this.info.grpcAddress);
       await removeSocket(this.info.ttrpcAddress);

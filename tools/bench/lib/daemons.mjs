@@ -45,9 +45,9 @@ export async function waitSocket(path, child, timeoutMs = 20000) {
 /** Starts berthd on `dir`; resolves once its socket accepts, or at once with `{ wait: false }`; with `nodeArgs`
  * (e.g. `--cpu-prof`, which NODE_OPTIONS refuses) the launcher runs under `node <nodeArgs>`; berthd's re-exec for its
  * heap flags keeps them. */
-export async function startBerthd(dir, { wait = true, nodeArgs = [] } = {}) {
+export async function startBerthd(dir, { wait = true, nodeArgs = [], args = [] } = {}) {
   const sock = join(dir, 'berth.sock');
-  const argv = ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn'];
+  const argv = ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock, '--log-level', 'warn', ...args];
   const child = nodeArgs.length > 0
     ? spawn(process.execPath, [...nodeArgs, BERTHD, ...argv], { stdio: ['ignore', 'ignore', 'ignore'] })
     : spawn(BERTHD, argv, { stdio: ['ignore', 'ignore', 'ignore'] });

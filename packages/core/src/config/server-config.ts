@@ -24,7 +24,13 @@ export interface ServerConfig {
     max_send_message_size: number;
   };
   ttrpc: { address: string };
-  metrics: { address: string };
+  metrics: {
+    address: string;
+    /** grpc_server_handling_seconds (containerd's key of the same name). */
+    grpc_histogram: boolean;
+    /** How long one collector may take in a scrape before it is left out of it. */
+    collector_timeout_ms: number;
+  };
   debug: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' };
   /** One section per plugin URI, validated against each plugin's own schema. */
   plugins: Record<string, Record<string, unknown>>;
@@ -68,7 +74,11 @@ export const serverConfigSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { address: { type: 'string', default: '' } },
+      properties: {
+        address: { type: 'string', default: '' },
+        grpc_histogram: { type: 'boolean', default: true },
+        collector_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000, default: 2000 },
+      },
     },
     debug: {
       type: 'object',

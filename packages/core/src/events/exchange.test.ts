@@ -267,3 +267,32 @@ describe('LocalEventExchange', () => {
     expect(exchange.subscriberCount).toBe(0);
   });
 });
+
+describe('LocalEventExchange metrics', () => {
+  it('counts published and forwarded envelopes, offers, live subscribers and slow subscribers disconnected', async () => {
+    const { MetricsRegistry } = await import('../metrics/metrics.js');
+    const registry = new MetricsRegistry();
+    const exchange = new LocalEventExchange({ queueSize: 2, metrics: registry });
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      registry.collect().find((f) => f.name === name)?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v))?.value;
+    expect(value('berth_events_subscribers')).toBe(0);
+    const fast = new AbortController();
+    const slow = new AbortController();
+    const reader = exchange.subscribe([], fast.signal);
+    exchange.subscribe([], slow.signal); // never read: its queue of 2 fills up
+    expect(value('berth_events_subscribers')).toBe(2);
+    await exchange.publish('default', '/tasks/exit', event());
+    await exchange.publish('default', '/tasks/exit', event());
+    await take(reader, 2);
+    await exchange.publish('default', '/tasks/exit', event()); // the slow one is disconnected here
+    await exchange.forward({ timestamp: new Date(), namespace: 'default', topic: '/tasks/exit', event: event() });
+    expect(value('berth_events_published_total', { source: 'publish' })).toBe(3);
+    expect(value('berth_events_published_total', { source: 'forward' })).toBe(1);
+    expect(value('berth_events_offered_total')).toBe(2 + 2 + 2 + 1);
+    expect(value('berth_events_subscribers_disconnected_total')).toBe(1);
+    expect(value('berth_events_subscribers')).toBe(1);
+    fast.abort();
+    expect(value('berth_events_subscribers')).toBe(0);
+    slow.abort();
+  });
+});

@@ -22,11 +22,33 @@ import { TimeSlice } from '../util/time-slice.js';
 import { validateIdentifier, validateTopic } from '../identifiers/validate.js';
 import type { AnyValue, Envelope, EventExchange } from '../kinds/events.js';
 import { nullLogger, type Logger } from '../log/logger.js';
+import type { Counter, Gauge, MetricsRegistry } from '../metrics/metrics.js';
 
 export interface LocalEventExchangeOptions {
   readonly log?: Logger;
   /** Envelopes a subscriber may have waiting before it is disconnected. */
   readonly queueSize?: number;
+  /** Where the exchange counts what it publishes and delivers (the plugin's registry on /v1/metrics). */
+  readonly metrics?: MetricsRegistry;
+}
+
+interface ExchangeMeter {
+  readonly published: Counter;
+  readonly offered: Counter;
+  readonly disconnected: Counter;
+  readonly subscribers: Gauge;
+}
+
+function meterOf(registry: MetricsRegistry): ExchangeMeter {
+  return {
+    published: registry.counter('berth_events_published_total', 'Envelopes published (publish) or forwarded (forward) to the exchange.', ['source']),
+    offered: registry.counter('berth_events_offered_total', 'Envelopes offered to subscribers (one per envelope and live subscriber, before their filters).'),
+    disconnected: registry.counter(
+      'berth_events_subscribers_disconnected_total',
+      'Subscribers disconnected because their queue was full: the events they missed from then on were dropped for them.',
+    ),
+    subscribers: registry.gauge('berth_events_subscribers', 'Live event subscriptions.'),
+  };
 }
 
 export const DEFAULT_SUBSCRIBER_QUEUE_SIZE = 4096;
@@ -67,9 +89,18 @@ export class LocalEventExchange implements EventExchange {
   private readonly log: Logger;
   private readonly queueSize: number;
   private readonly subscriptions = new Set<Subscription>();
+  private readonly meter?: ExchangeMeter;
 
   constructor(options: LocalEventExchangeOptions = {}) {
     this.log = options.log ?? nullLogger;
+    if (options.metrics) {
+      this.meter = meterOf(options.metrics);
+      this.meter.published.inc({ source: 'publish' }, 0);
+      this.meter.published.inc({ source: 'forward' }, 0);
+      this.meter.offered.inc(undefined, 0);
+      this.meter.disconnected.inc(undefined, 0);
+      this.meter.subscribers.set(0);
+    }
     this.queueSize = options.queueSize ?? DEFAULT_SUBSCRIBER_QUEUE_SIZE;
     if (!Number.isInteger(this.queueSize) || this.queueSize < 1) {
       throw new InvalidArgumentError(`subscriber queue size must be a positive integer, got ${this.queueSize}`);
@@ -99,6 +130,7 @@ export class LocalEventExchange implements EventExchange {
       throw wrap(`envelope topic ${JSON.stringify(topic)}`, err);
     }
     const envelope: Envelope = { timestamp: new Date(), namespace, topic, event, ...(fields ? { fields } : {}) };
+    this.meter?.published.inc(PUBLISH);
     this.broadcast(envelope);
     this.log.debug('event published', { topic, ns: namespace, type: event.typeUrl });
   }
@@ -117,6 +149,7 @@ export class LocalEventExchange implements EventExchange {
     if (isUnsetTimestamp(envelope.timestamp)) {
       throw new InvalidArgumentError('timestamp must be set on forwarded event');
     }
+    this.meter?.published.inc(FORWARD);
     this.broadcast(envelope);
     this.log.debug('event forwarded', { topic: envelope.topic, ns: envelope.namespace, type: envelope.event.typeUrl });
   }
@@ -133,7 +166,9 @@ export class LocalEventExchange implements EventExchange {
     } catch (err) {
       throw wrap('failed parsing subscription filters', err);
     }
-    const subscription = new Subscription(filter, this.queueSize, () => this.subscriptions.delete(subscription));
+    const subscription = new Subscription(filter, this.queueSize, () => {
+      if (this.subscriptions.delete(subscription)) this.meter?.subscribers.set(this.subscriptions.size);
+    });
     if (signal.aborted) {
       subscription.end();
       return subscription;
@@ -142,6 +177,7 @@ export class LocalEventExchange implements EventExchange {
     signal.addEventListener('abort', onAbort, { once: true });
     subscription.onEnd(() => signal.removeEventListener('abort', onAbort));
     this.subscriptions.add(subscription);
+    this.meter?.subscribers.set(this.subscriptions.size);
     return subscription;
   }
 
@@ -154,8 +190,10 @@ export class LocalEventExchange implements EventExchange {
     if (this.subscriptions.size === 0) return;
     const item: Item = { envelope, adaptor: adaptEnvelope(envelope) };
     const slice = new TimeSlice();
+    this.meter?.offered.inc(undefined, this.subscriptions.size);
     for (const subscription of [...this.subscriptions]) {
       if (!subscription.offer(item, slice)) {
+        this.meter?.disconnected.inc();
         this.log.warn('event subscriber too slow, disconnecting it', {
           queue: this.queueSize,
           topic: envelope.topic,
@@ -165,6 +203,9 @@ export class LocalEventExchange implements EventExchange {
     }
   }
 }
+
+const PUBLISH = { source: 'publish' };
+const FORWARD = { source: 'forward' };
 
 type Waiter = { resolve(result: IteratorResult<Envelope>): void; reject(err: unknown): void };
 

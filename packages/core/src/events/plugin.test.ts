@@ -18,7 +18,7 @@ describe('exchangePlugin', () => {
     expect(exchangePlugin.type).toBe(PluginKind.Event);
     expect(exchangePlugin.version).toBe(PACKAGE_VERSION);
     expect(exchangePlugin.provides).toBe(eventsToken);
-    expect(exchangePlugin.requires).toEqual({ log: coreTokens.logger });
+    expect(exchangePlugin.requires).toEqual({ log: coreTokens.logger, metrics: coreTokens.metrics });
   });
 
   it('boots in a host, delivers events, and ends subscriptions when the host closes', async () => {

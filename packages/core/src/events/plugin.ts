@@ -16,6 +16,6 @@ export const exchangePlugin = definePlugin({
   pluginApi: '^2.0.0',
   description: 'in-process events exchange: publish, forward, filtered subscriptions',
   provides: eventsToken,
-  requires: { log: coreTokens.logger },
-  init: ({ log }) => new LocalEventExchange({ log }),
+  requires: { log: coreTokens.logger, metrics: coreTokens.metrics },
+  init: ({ log, metrics }) => new LocalEventExchange({ log, metrics }),
 });

@@ -144,9 +144,33 @@ export class Histogram extends Metric<HistogramState> {
   }
 }
 
+/** A family whose samples are read at each scrape from state the plugin already keeps (`MetricsRegistry.computed`). */
+class Computed {
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly type: MetricType,
+    private readonly read: () => readonly MetricSample[],
+  ) {
+    validateMetricName(name);
+  }
+
+  family(): MetricFamily {
+    return { name: this.name, help: this.help, type: this.type, samples: this.read() };
+  }
+}
+
 /** One plugin's metrics (`coreTokens.metrics`); the host hands every registry to the metrics endpoint. */
 export class MetricsRegistry implements MetricsCollector {
-  private readonly metrics = new Map<string, Metric<unknown>>();
+  private readonly metrics = new Map<string, Metric<unknown> | Computed>();
+
+  /**
+   * A family read at each scrape: for figures the plugin holds anyway (a map's size), so nothing has to be kept in
+   * step with them. `read` must be cheap and synchronous (it runs within the scrape's time budget, on the loop).
+   */
+  computed(name: string, help: string, type: MetricType, read: () => readonly MetricSample[]): void {
+    this.add(new Computed(name, help, type, read));
+  }
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     return this.add(new Counter(name, help, labelNames) as Counter);
@@ -168,7 +192,7 @@ export class MetricsRegistry implements MetricsCollector {
     return [...this.metrics.values()].map((m) => m.family());
   }
 
-  private add<M extends Metric<unknown>>(metric: M): M {
+  private add<M extends Metric<unknown> | Computed>(metric: M): M {
     if (this.metrics.has(metric.name)) throw new InvalidArgumentError(`metric ${metric.name} is registered twice`);
     this.metrics.set(metric.name, metric);
     return metric;

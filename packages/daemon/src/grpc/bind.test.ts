@@ -31,7 +31,12 @@ describe('bindService with requests that do not decode', () => {
     logLines = [];
     server = new Server();
     const log = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
-    const observe = (_service: string, method: string, _type: string, code: number) => observed.push({ method, code });
+    const observe = (_service: string, method: string) => ({
+      started: () => {},
+      received: () => {},
+      sent: () => {},
+      handled: (code: number) => observed.push({ method, code }),
+    });
     bindService(
       server,
       ...bound(ServiceNames.Leases, {

@@ -2,12 +2,11 @@ import { once } from 'node:events';
 import type { Metadata, Server, ServerDuplexStream, ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { GrpcMethodDefinition, GrpcServiceDefinition } from '@berth/api';
 import { InternalError, InvalidArgumentError, type Logger, type RpcContext, type RpcServiceImplementation } from '@berth/core';
+import type { MethodMeter, MethodMeterFactory } from '../grpc-metrics.js';
 import { toServiceError, toWireStatus } from './errgrpc.js';
 
-export interface CallObserver {
-  /** Called once per finished call with its status code (metrics). */
-  (service: string, method: string, type: string, code: number): void;
-}
+/** Called once per method at bind time for the meter its calls report to (gRPC metrics). */
+export type CallObserver = MethodMeterFactory;
 
 interface CallContext {
   readonly ctx: RpcContext;
@@ -44,43 +43,51 @@ export function bindService(server: Server, impl: RpcServiceImplementation, reso
   for (const [method, handler] of Object.entries(impl.handlers)) {
     const def = definition[method];
     if (!def) throw new InvalidArgumentError(`service ${impl.service} has no method ${method}`);
-    const done = (code: number) => observe?.(impl.service, method, kindOf(def), code);
-    const report = (err: unknown) => {
+    const meter = observe?.(impl.service, method, kindOf(def));
+    const report = (err: unknown, startedAt: number) => {
       const wire = toWireStatus(err);
       // A request that does not decode is the client's fault, however INTERNAL its code: no error log to flood.
       const clientFault = err instanceof RequestDecodeError;
       if (!clientFault && (wire.errdef === 'unknown' || wire.errdef === 'internal')) log.error('rpc failed', { method: def.path, error: err });
       else log.debug('rpc error', { method: def.path, error: wire.message });
-      done(wire.code);
+      meter?.handled(wire.code, (performance.now() - startedAt) / 1000);
       return toServiceError(err);
     };
     // The request is one message, or (client and bidi streaming) the stream of them.
     const requestOf = (call: AnyCall): unknown => {
-      if (def.requestStream) return requestsOf(call as StreamingCall);
+      if (def.requestStream) return requestsOf(call as StreamingCall, meter);
+      meter?.received();
       const request = (call as { request: unknown }).request;
       if (request instanceof UndecodableRequest) throw new RequestDecodeError(request.error, def.responseStream);
       return request;
     };
     if (!def.responseStream) {
       handlers[method] = (call: AnyCall, callback: sendUnaryData<unknown>) => {
+        const startedAt = meter ? performance.now() : 0;
+        meter?.started();
         const { ctx, finish } = contextOf(call.metadata, call);
         Promise.resolve()
           .then(() => handler(requestOf(call), ctx))
           .then(
             (response) => {
               finish();
-              done(0);
+              if (meter) {
+                meter.sent();
+                meter.handled(0, (performance.now() - startedAt) / 1000);
+              }
               callback(null, response);
             },
-            (err: unknown) => callback(report(err)),
+            (err: unknown) => callback(report(err, startedAt)),
           );
       };
     } else {
       handlers[method] = (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
+        const startedAt = meter ? performance.now() : 0;
+        meter?.started();
         const { ctx, finish } = contextOf(call.metadata, call);
-        writeAll(call, () => handler(requestOf(call), ctx) as AsyncIterable<unknown>, ctx.signal, finish).then(
-          () => done(0),
-          (err: unknown) => call.emit('error', report(err)),
+        writeAll(call, () => handler(requestOf(call), ctx) as AsyncIterable<unknown>, ctx.signal, finish, meter).then(
+          () => meter?.handled(0, (performance.now() - startedAt) / 1000),
+          (err: unknown) => call.emit('error', report(err, startedAt)),
         );
       };
     }
@@ -93,9 +100,11 @@ async function writeAll(
   produce: () => AsyncIterable<unknown>,
   signal: AbortSignal,
   finish: () => void,
+  meter: MethodMeter | undefined,
 ): Promise<void> {
   for await (const message of produce()) {
     if (signal.aborted) return;
+    meter?.sent();
     if (!call.write(message)) await drained(call, signal);
   }
   if (signal.aborted) return;
@@ -119,12 +128,13 @@ async function drained(call: NodeJS.EventEmitter, signal: AbortSignal): Promise<
 type StreamingCall = ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | StreamingCall;
 
-function requestsOf(call: StreamingCall): AsyncIterable<unknown> {
+function requestsOf(call: StreamingCall, meter: MethodMeter | undefined): AsyncIterable<unknown> {
   const iterator = call.iterator({ destroyOnReturn: false });
   return {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
         const next = await iterator.next();
+        if (!next.done) meter?.received();
         if (!next.done && next.value instanceof UndecodableRequest) throw new RequestDecodeError(next.value.error, true);
         return next;
       },

@@ -204,7 +204,9 @@ export class GcScheduler implements GarbageCollector {
       }
       this.last = stats;
       this.meter.pause.observe(stats.durationMs / 1000);
-      for (const [kind, n] of Object.entries(stats.removed)) if (n > 0) this.meter.removed.inc({ kind }, n);
+      this.meter.runs.inc();
+      this.meter.last.set(this.lastCollection / 1000);
+      for (const [kind, n] of Object.entries(stats.removed)) this.meter.removed.inc({ kind }, n);
       this.log.debug('garbage collected', { d: formatDuration(stats.durationMs) });
       for (const waiter of waiters) waiter.resolve(stats);
       return true;
@@ -227,5 +229,7 @@ function meterOf(registry: MetricsRegistry) {
     pause: registry.histogram('berth_gc_pause_seconds', 'Time garbage collections held the metadata store exclusively.', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]),
     removed: registry.counter('berth_gc_removed_total', 'Resources removed by garbage collection, by kind.', ['kind']),
     failures: registry.counter('berth_gc_failures_total', 'Garbage collections that failed (retried with backoff).'),
+    runs: registry.counter('berth_gc_runs_total', 'Garbage collections that completed.'),
+    last: registry.gauge('berth_gc_last_run_timestamp_seconds', 'When the last completed garbage collection ended (unix seconds).'),
   };
 }

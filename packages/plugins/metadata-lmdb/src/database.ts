@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { open, type Database as LmdbDatabase, type RootDatabase } from 'lmdb';
 import { FailedPreconditionError, UnavailableError, dbCommitFailure, isDbCommitFailure, type Logger } from '@berth/core';
+import { countedKind, RecordCounts, type Delta } from './counts.js';
 import { RWLock } from './rwlock.js';
 import { INGEST_SEQ_KEY, SCHEMA_VERSION, SNAPSHOT_SEQ_KEY, VERSION_KEY, type Key } from './schema.js';
 
@@ -21,6 +22,9 @@ const lk = (key: readonly unknown[]): LmdbKey => key as unknown as LmdbKey;
  * synchronous block). Writes are only allowed inside a transaction callback.
  */
 export class Records {
+  /** Where puts and removes of counted keys go while a transaction body runs (counts.ts). */
+  delta?: Delta;
+
   constructor(private readonly db: LmdbDatabase<unknown, LmdbKey>) {}
 
   get<T>(key: Key): T | undefined {
@@ -32,11 +36,30 @@ export class Records {
   }
 
   put(key: Key, value: unknown): void {
+    if (this.delta) this.count(key, value);
     this.db.putSync(lk(key), value);
   }
 
   remove(key: Key): void {
+    if (this.delta) this.count(key, undefined);
     this.db.removeSync(lk(key));
+  }
+
+  /** Notes what writing `value` (undefined: removing) at `key` changes in the counts. */
+  private count(key: Key, value: unknown): void {
+    const counted = countedKind(key);
+    if (!counted) return;
+    const delta = this.delta!;
+    if (counted.kind === 'blobs') {
+      const before = this.db.get(lk(key)) as { size?: number } | undefined;
+      const after = value as { size?: number } | undefined;
+      RecordCounts.note(delta, 'blobs', counted.series, (after ? 1 : 0) - (before ? 1 : 0));
+      RecordCounts.note(delta, 'blob_bytes', counted.series, (after?.size ?? 0) - (before?.size ?? 0));
+      return;
+    }
+    const existed = this.db.doesExist(lk(key));
+    const exists = value !== undefined;
+    if (existed !== exists) RecordCounts.note(delta, counted.kind, counted.series, exists ? 1 : -1);
   }
 
   /** Records strictly below `prefix` whose key has exactly `depth` parts (all depths when omitted). */
@@ -98,6 +121,11 @@ export class Records {
     }
   }
 
+  /** How many keys lie strictly below `prefix` (counted by LMDB, no record decoded). */
+  countBelow(prefix: Key): number {
+    return this.db.getKeysCount(this.below(prefix) as Parameters<LmdbDatabase['getKeysCount']>[0]);
+  }
+
   /** Whether anything lives strictly below `prefix`. */
   hasBelow(prefix: Key, depth?: number): boolean {
     for (const key of this.db.getKeys(this.below(prefix))) {
@@ -124,7 +152,10 @@ export class Records {
   /** Removes `prefix` itself and everything below it. */
   removeTree(prefix: Key): number {
     const doomed = [...this.db.getKeys(this.below(prefix))];
-    for (const key of doomed) this.db.removeSync(key);
+    for (const key of doomed) {
+      if (this.delta) this.count(key as unknown as Key, undefined);
+      this.db.removeSync(key);
+    }
     if (this.has(prefix)) {
       this.remove(prefix);
       return doomed.length + 1;
@@ -173,6 +204,8 @@ export class Database {
   dirtyContent = true;
   /** Raw snapshotters that may hold snapshots no record names; `all` at start, for the same reason as dirtyContent. */
   dirtySnapshotters: Set<string> | 'all' = 'all';
+  /** What /v1/metrics reports of the records (counts.ts). */
+  readonly counts = new RecordCounts();
   private closed = false;
   private readonly listeners = new Set<(kind: MutationKind) => void>();
 
@@ -219,11 +252,35 @@ export class Database {
     const database = new Database(root, db, options.path, options.log);
     try {
       await database.checkSchema();
+      database.countAll();
     } catch (err) {
       await root.close();
       throw err;
     }
     return database;
+  }
+
+  /**
+   * The starting counts, in one pass before anything else can write. Containers and images have no keys below
+   * their records, so LMDB counts their ranges without decoding anything; leases and snapshots are counted by key
+   * depth, and blobs are read for their sizes.
+   */
+  private countAll(): void {
+    const r = this.records;
+    const delta: Delta = new Map();
+    for (const ns of r.childNames(['v1'])) {
+      RecordCounts.note(delta, 'containers', ns, r.countBelow(['v1', ns, 'containers']));
+      RecordCounts.note(delta, 'images', ns, r.countBelow(['v1', ns, 'images']));
+      for (const _ of r.scanKeys(['v1', ns, 'leases'], 4)) RecordCounts.note(delta, 'leases', ns, 1);
+      for (const { value } of r.scan<{ size?: number }>(['v1', ns, 'content', 'blob'], 5)) {
+        RecordCounts.note(delta, 'blobs', ns, 1);
+        RecordCounts.note(delta, 'blob_bytes', ns, value.size ?? 0);
+      }
+      for (const snapshotter of r.childNames(['v1', ns, 'snapshots'])) {
+        for (const _ of r.scanKeys(['v1', ns, 'snapshots', snapshotter], 5)) RecordCounts.note(delta, 'snapshots', `${ns}\0${snapshotter}`, 1);
+      }
+    }
+    this.counts.apply(delta);
   }
 
   private async checkSchema(): Promise<void> {
@@ -258,8 +315,20 @@ export class Database {
    */
   async txn<T>(fn: (records: Records) => T): Promise<T> {
     this.assertOpen();
+    // The body runs synchronously, so the delta it leaves on `records` is its own whenever lmdb-js runs it.
+    let delta: Delta | undefined;
+    const body = () => {
+      this.records.delta = new Map();
+      try {
+        return fn(this.records);
+      } finally {
+        delta = this.records.delta;
+        this.records.delta = undefined;
+      }
+    };
     try {
-      const result = (await this.db.childTransaction(() => fn(this.records))) as T;
+      const result = (await this.db.childTransaction(body)) as T;
+      if (delta) this.counts.apply(delta);
       await this.db.flushed;
       return result;
     } catch (err) {

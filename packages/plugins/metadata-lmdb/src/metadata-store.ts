@@ -101,7 +101,10 @@ export class LmdbMetadataStore implements GarbageCollectable {
     return new LmdbMetadataStore(db, options.content, options);
   }
 
-  /** The database's size and readers, read at each scrape of /v1/metrics (`metricsCollectorsPoint`). */
+  /**
+   * The database's size and readers, and the counts of its records by kind (kept as transactions commit, never
+   * counted per scrape), read at each scrape of /v1/metrics (`metricsCollectorsPoint`).
+   */
   get metrics(): MetricsCollector {
     return { collect: () => this.collectMetrics() };
   }
@@ -115,6 +118,7 @@ export class LmdbMetadataStore implements GarbageCollectable {
       gauge('berth_metadata_used_bytes', 'Bytes of the LMDB map in use.', s.usedBytes),
       gauge('berth_metadata_map_bytes', 'Size of the LMDB map.', s.mapBytes),
       gauge('berth_metadata_readers', 'LMDB reader slots in use.', s.readers),
+      ...this.db.counts.families(),
     ];
   }
 

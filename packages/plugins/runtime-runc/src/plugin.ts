@@ -16,9 +16,9 @@ export const runtimeRuncPlugin = definePlugin({
   pluginApi: '^2.0.0',
   description: 'runs tasks through runtime v2 shims (containerd-shim-runc-v2, runc or crun)',
   provides: runtimeToken,
-  requires: { dirs: coreTokens.dirs, server: coreTokens.server, log: coreTokens.logger, events: eventPublisherToken },
+  requires: { dirs: coreTokens.dirs, server: coreTokens.server, log: coreTokens.logger, events: eventPublisherToken, metrics: coreTokens.metrics },
   config: { schema: runtimeRuncConfigSchema, defaults: runtimeRuncConfigDefaults },
-  async init({ dirs, server, log, events }, config: RuntimeRuncConfig, ctx) {
+  async init({ dirs, server, log, events, metrics }, config: RuntimeRuncConfig, ctx) {
     const runcRoot = config.runc_root || join(server.state, 'runc');
     ctx.meta.exports.runc_root = runcRoot;
     return ShimRuntime.open({
@@ -30,6 +30,7 @@ export const runtimeRuncPlugin = definePlugin({
       config,
       log,
       events,
+      metrics,
     });
   },
 });

@@ -17,6 +17,8 @@ import {
   type EventPublisher,
   type Exit,
   type Logger,
+  type MetricSample,
+  type MetricsRegistry,
   type OpContext,
   type PlatformRuntime,
   type Task,
@@ -41,6 +43,8 @@ export interface ShimRuntimeOptions {
   readonly config: RuntimeRuncConfig;
   readonly log: Logger;
   readonly events: EventPublisher;
+  /** Where the runtime reports its tasks (the plugin's registry on /v1/metrics). */
+  readonly metrics?: MetricsRegistry;
   /** `-publish-binary` (unused by the v2 shims). */
   readonly publishBinary?: string;
   /**
@@ -71,7 +75,24 @@ export class ShimRuntime implements PlatformRuntime, TaskHost {
   private readonly cleanups = new Map<string, Promise<void>>();
   private closed = false;
 
-  private constructor(private readonly o: ShimRuntimeOptions) {}
+  private constructor(private readonly o: ShimRuntimeOptions) {
+    o.metrics?.computed('berth_tasks', 'Tasks the runtime holds, by namespace and state (running: the init process has not exited).', 'gauge', () =>
+      this.taskCounts(),
+    );
+  }
+
+  /** Tasks by namespace and state, counted from the runtime's own map at each scrape. */
+  private taskCounts(): MetricSample[] {
+    const counts = new Map<string, number>();
+    for (const task of this.tasksByKey.values()) {
+      const k = `${task.namespace}\0${task.knownExit ? 'exited' : 'running'}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    return [...counts].map(([k, value]) => {
+      const [namespace, state] = k.split('\0') as [string, string];
+      return { labels: { namespace, state }, value };
+    });
+  }
 
   /** Opens the runtime: reconnects to the shims of every bundle found and cleans up after dead ones. */
   static async open(options: ShimRuntimeOptions): Promise<ShimRuntime> {

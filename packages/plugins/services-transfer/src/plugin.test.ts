@@ -31,6 +31,7 @@ describe('transferServicePlugin', () => {
       snapshotters: snapshottersToken,
       applier: applierToken,
       log: coreTokens.logger,
+      metrics: coreTokens.metrics,
     });
   });
 });

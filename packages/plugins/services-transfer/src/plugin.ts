@@ -30,7 +30,8 @@ export const transferServicePlugin = definePlugin({
     snapshotters: snapshottersToken,
     applier: applierToken,
     log: coreTokens.logger,
+    metrics: coreTokens.metrics,
   },
-  init: ({ streams, log, ...services }) => new TransferService({ streams, services, pull, createResolver, log }),
+  init: ({ streams, log, metrics, ...services }) => new TransferService({ streams, services, pull, createResolver, log, metrics }),
 });
 export default transferServicePlugin;

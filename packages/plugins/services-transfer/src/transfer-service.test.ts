@@ -1,5 +1,5 @@
 import { messageCodec, packAny, type containerd, type google } from '@berth/api';
-import { LocalStreamManager, createLogger, type Descriptor, type OpContext } from '@berth/core';
+import { LocalStreamManager, MetricsRegistry, createLogger, type Descriptor, type OpContext } from '@berth/core';
 import { failureOf, rpcContext } from '@berth/core/testing';
 import { defaultPlatform, type ImageServices, type PullFunction, type PullOptions, type PullProgress } from '@berth/images';
 import { StreamingService } from '@berth/plugin-services-streaming';
@@ -65,7 +65,7 @@ interface Setup {
   readonly closed: number[];
 }
 
-function setup(pullImpl?: (options: PullOptions) => Promise<void>): Setup {
+function setup(pullImpl?: (options: PullOptions) => Promise<void>, metrics?: MetricsRegistry): Setup {
   const manager = new LocalStreamManager();
   const calls: Setup['calls'] = [];
   const resolverOptions: ResolverOptions[] = [];
@@ -96,6 +96,7 @@ function setup(pullImpl?: (options: PullOptions) => Promise<void>): Setup {
     pull,
     createResolver,
     log: createLogger({ level: 'error', write: () => {} }),
+    ...(metrics ? { metrics } : {}),
   });
   return { service, streaming: new StreamingService(manager), manager, calls, resolverOptions, closed };
 }
@@ -293,5 +294,38 @@ describe('TransferService.Transfer', () => {
     await transfer(s, registry(REF, { auth_stream: 'creds-1' }), imageStore({}));
     await answering;
     expect(credentials).toEqual({ username: 'alice', secret: 's3cret' });
+  });
+
+  it('counts pulls by result, the bytes downloaded (not what the store had) and each layer\'s unpack time', async () => {
+    const metrics = new MetricsRegistry();
+    const other = { ...LAYER, digest: `sha256:${'b'.repeat(64)}`, size: 300 };
+    let fail = false;
+    const s = setup(async (options) => {
+      const emit = (event: PullProgress) => options.onProgress?.(event);
+      emit({ descriptor: CONFIG, state: 'exists', offset: 10 });
+      emit({ descriptor: LAYER, state: 'downloading', offset: 400 });
+      emit({ descriptor: LAYER, state: 'downloading', offset: 900 });
+      emit({ descriptor: LAYER, state: 'done', offset: 1000 });
+      emit({ descriptor: other, state: 'exists', offset: 300 });
+      emit({ descriptor: LAYER, state: 'unpacking', offset: 1000 });
+      await new Promise((r) => setTimeout(r, 20));
+      emit({ descriptor: LAYER, state: 'done', offset: 1000 });
+      emit({ descriptor: other, state: 'unpacking', offset: 300 });
+      emit({ descriptor: other, state: 'done', offset: 300 });
+      if (fail) throw new Error('registry went away');
+    }, metrics);
+    await transfer(s, registry(REF), imageStore({ name: REF }));
+    fail = true;
+    await expect(transfer(s, registry(REF), imageStore({ name: REF }))).rejects.toThrow('registry went away');
+    const family = (name: string) => metrics.collect().find((f) => f.name === name)!;
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      family(name).samples.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v) && (x.suffix ?? '') === '')?.value;
+    expect(value('berth_pulls_total', { result: 'ok' })).toBe(1);
+    expect(value('berth_pulls_total', { result: 'error' })).toBe(1);
+    expect(value('berth_pull_bytes_total')).toBe(2000);
+    const unpacks = family('berth_pull_layer_unpack_seconds').samples;
+    expect(unpacks.find((x) => x.suffix === '_count')?.value).toBe(4);
+    expect(unpacks.find((x) => x.suffix === '_sum')!.value).toBeGreaterThanOrEqual(0.03);
+    expect(family('berth_pull_duration_seconds').samples.find((x) => x.suffix === '_count')?.value).toBe(2);
   });
 });

@@ -2,6 +2,7 @@ import { implementService, messageCodec, ServiceNames, typeNameOfUrl, type conta
 import {
   InvalidArgumentError,
   NotImplementedError,
+  MetricsRegistry,
   opContextOf,
   type Logger,
   type RpcContext,
@@ -10,7 +11,7 @@ import {
   type Stream,
   type StreamManager,
 } from '@berth/core';
-import { defaultPlatform, type ImageServices, type Platform, type PullFunction, type PullOptions } from '@berth/images';
+import { defaultPlatform, type ImageServices, type Platform, type PullFunction, type PullOptions, type PullProgress } from '@berth/images';
 import { parseRemoteRef, type Resolver, type ResolverOptions } from '@berth/registry';
 import { ProgressSender } from './progress.js';
 import { resolverOptionsOf } from './registry-source.js';
@@ -25,6 +26,43 @@ export interface TransferDeps {
   /** A resolver per transfer; its close(), when it has one, runs when the transfer ends (kept-alive connections). */
   readonly createResolver: (options: ResolverOptions) => Resolver & { close?(): void };
   readonly log: Logger;
+  /** Where pulls are counted (the plugin's registry on /v1/metrics). */
+  readonly metrics?: MetricsRegistry;
+}
+
+/** Pull figures: bytes fetched, pulls by result and time, layer unpack times (from the pull's progress events). */
+function meterOf(registry: MetricsRegistry) {
+  const meter = {
+    pulls: registry.counter('berth_pulls_total', 'Transfer pulls (registry to image store), by result (ok, error).', ['result']),
+    seconds: registry.histogram('berth_pull_duration_seconds', 'Time a Transfer pull took, start to image saved.', [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900]),
+    bytes: registry.counter('berth_pull_bytes_total', 'Bytes Transfer pulls downloaded from registries (what was already in the store is not counted).'),
+    unpack: registry.histogram('berth_pull_layer_unpack_seconds', 'Time a Transfer pull spent unpacking one layer into the snapshotter.', [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60]),
+  };
+  meter.pulls.inc({ result: 'ok' }, 0);
+  meter.pulls.inc({ result: 'error' }, 0);
+  meter.bytes.inc(undefined, 0);
+  return meter;
+}
+
+/** Follows one pull's progress events: download offsets per blob, and each layer's unpacking-to-done time. */
+function pullTracker(meter: ReturnType<typeof meterOf>) {
+  const offsets = new Map<string, number>();
+  const unpacking = new Map<string, number>();
+  return (event: PullProgress) => {
+    const { digest } = event.descriptor;
+    // A blob the store already had ('exists') was not downloaded; a later 'done' (its unpack) adds nothing then.
+    if (event.state === 'exists') offsets.set(digest, Math.max(offsets.get(digest) ?? 0, event.offset));
+    else if (event.state === 'downloading' || event.state === 'done') {
+      const before = offsets.get(digest) ?? 0;
+      if (event.offset > before) meter.bytes.inc(undefined, event.offset - before);
+      offsets.set(digest, Math.max(before, event.offset));
+    }
+    if (event.state === 'unpacking') unpacking.set(digest, performance.now());
+    else if (event.state === 'done' && unpacking.has(digest)) {
+      meter.unpack.observe((performance.now() - unpacking.get(digest)!) / 1000);
+      unpacking.delete(digest);
+    }
+  };
 }
 
 type Transfer = containerd.services.transfer.v1.TransferRequest;
@@ -36,9 +74,11 @@ type Transfer = containerd.services.transfer.v1.TransferRequest;
  */
 export class TransferService implements RpcServices {
   readonly services: readonly RpcServiceImplementation[];
+  private readonly meter: ReturnType<typeof meterOf>;
 
   constructor(private readonly deps: TransferDeps) {
     this.services = [implementService(ServiceNames.Transfer, { Transfer: (req, ctx) => this.transfer(req, ctx) })];
+    this.meter = meterOf(deps.metrics ?? new MetricsRegistry());
   }
 
   private async transfer(req: Transfer, ctx: RpcContext): Promise<void> {
@@ -59,18 +99,27 @@ export class TransferService implements RpcServices {
     const authStream = authId ? this.deps.streams.get(op.namespace, authId) : undefined;
     const progress = progressStream ? new ProgressSender(progressStream, this.deps.log) : undefined;
     let resolver: (Resolver & { close?(): void }) | undefined;
+    const track = pullTracker(this.meter);
+    const started = performance.now();
+    let result: 'ok' | 'error' = 'error';
     try {
       resolver = this.deps.createResolver(resolverOptionsOf(registry, authStream, ctx.signal));
       const options = pullOptionsOf(registry.reference, store, resolver);
       progress?.status(`Pulling from ${registry.reference}`);
-      const result = await this.deps.pull(this.deps.services, op, {
+      const pulled = await this.deps.pull(this.deps.services, op, {
         ...options,
-        ...(progress ? { onProgress: (event) => progress.blob(event) } : {}),
+        onProgress: (event) => {
+          track(event);
+          progress?.blob(event);
+        },
         signal: ctx.signal,
       });
-      progress?.status('saved', result.image.name);
+      result = 'ok';
+      progress?.status('saved', pulled.image.name);
       progress?.status(`Completed pull from ${registry.reference}`);
     } finally {
+      this.meter.pulls.inc({ result });
+      this.meter.seconds.observe((performance.now() - started) / 1000);
       resolver?.close?.();
       await progress?.flush();
       close(progressStream);
