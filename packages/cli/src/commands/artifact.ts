@@ -28,20 +28,21 @@ export const DEFAULT_CONFIG_MEDIA_TYPE = 'application/vnd.unknown.config.v1+json
 /** What `oras push` gives an artifact with neither --artifact-type nor --config (oras.MediaTypeUnknownArtifact). */
 export const DEFAULT_ARTIFACT_TYPE = 'application/vnd.unknown.artifact.v1';
 
-interface RegistryFlags {
+/** The registry flags of the artifact and plugin commands. */
+export interface RegistryFlags {
   readonly plainHttp?: boolean;
   readonly hostsDir?: string;
   readonly user?: string;
 }
 
-function registryFlags(command: Command): Command {
+export function registryFlags(command: Command): Command {
   return command
     .option('--plain-http', 'talk http instead of https to the registry (loopback registries are http anyway, as in containerd)')
     .option('--hosts-dir <dir>', "registry host configuration in containerd's certs.d layout (<dir>/<host>/hosts.toml)")
     .option('-u, --user <user:password>', 'registry credentials (default: ~/.docker/config.json)');
 }
 
-function artifactOptions(opts: RegistryFlags): ArtifactOptions {
+export function artifactOptions(opts: RegistryFlags): ArtifactOptions {
   const credentials = opts.user ? parseUser(opts.user) : undefined;
   return {
     ...(opts.plainHttp ? { plainHttp: true } : {}),

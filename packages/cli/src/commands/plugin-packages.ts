@@ -31,34 +31,16 @@ import { createResolver, parseRemoteRef, type HttpResolver } from '@berth/regist
 import type { CliContext } from '../context.js';
 import { installPlugin, fetchBlobWith, removePlugin, type ArtifactAccess, type DaemonFacts, type InstallDeps } from '../plugin-packages/install.js';
 import { factsOfTarball } from '../plugin-packages/facts.js';
-import { parseUser } from './pull.js';
+import { artifactOptions, registryFlags, type RegistryFlags } from './artifact.js';
 
 const DEFAULT_BERTHD_CONFIG = '/etc/berth/config.toml';
-
-interface RegistryFlags {
-  plainHttp?: boolean;
-  hostsDir?: string;
-  user?: string;
-}
 
 interface DaemonFlags {
   berthdConfig?: string;
 }
 
 function resolverOf(opts: RegistryFlags): HttpResolver {
-  const credentials = opts.user ? parseUser(opts.user) : undefined;
-  return createResolver({
-    ...(opts.plainHttp ? { plainHttp: true } : {}),
-    ...(opts.hostsDir ? { hostsDir: opts.hostsDir } : {}),
-    ...(credentials ? { credentials: async () => credentials } : {}),
-  });
-}
-
-function registryFlags(cmd: Command): Command {
-  return cmd
-    .option('--plain-http', 'talk http instead of https to the registry')
-    .option('--hosts-dir <dir>', 'certs.d directory with hosts.toml per registry host')
-    .option('-u, --user <user:password>', 'registry credentials');
+  return createResolver(artifactOptions(opts));
 }
 
 function daemonFlags(cmd: Command): Command {
