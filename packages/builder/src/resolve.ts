@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import semver from 'semver';
-import { isPluginManifest, PluginManifestError, pluginUri, type AnyPluginManifest } from '@berth/core';
+import { isPluginManifest, packageEntry, PluginManifestError, pluginUri, type AnyPluginManifest } from '@berth/core';
 import type { PluginSpec } from './manifest.js';
 
 export interface ResolvedPlugin {
@@ -122,14 +122,7 @@ function findPackage(name: string, dirs: readonly string[]): { entry: string; pk
 }
 
 function entryOf(pkg: PackageJson, dir: string, label: string): string {
-  let target: unknown = pkg.exports;
-  if (target && typeof target === 'object' && '.' in target) target = (target as Record<string, unknown>)['.'];
-  while (target && typeof target === 'object') {
-    const t = target as Record<string, unknown>;
-    target = t.import ?? t.node ?? t.default;
-  }
-  const rel = typeof target === 'string' ? target : pkg.main ?? 'index.js';
-  const file = resolve(dir, rel);
+  const { rel, file } = packageEntry(pkg, dir);
   if (!existsSync(file)) throw new Error(`${label}: entry ${rel} does not exist (is it built?)`);
   return file;
 }

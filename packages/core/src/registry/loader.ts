@@ -72,7 +72,11 @@ interface PackageJson {
   exports?: string | Record<string, unknown>;
 }
 
-function entryOf(pkg: PackageJson, dir: string, spec: string): string {
+/**
+ * The file a package's `import` resolves to, from its package.json in `dir`: the `.` export (its `import`, `node`
+ * or `default` condition, nested ones followed), else `main`, else index.js. `rel` is as the package wrote it.
+ */
+export function packageEntry(pkg: { readonly main?: string; readonly exports?: unknown }, dir: string): { rel: string; file: string } {
   let target: unknown = pkg.exports;
   if (target && typeof target === 'object' && '.' in target) target = (target as Record<string, unknown>)['.'];
   while (target && typeof target === 'object') {
@@ -80,7 +84,11 @@ function entryOf(pkg: PackageJson, dir: string, spec: string): string {
     target = t.import ?? t.node ?? t.default;
   }
   const rel = typeof target === 'string' ? target : pkg.main ?? 'index.js';
-  const file = resolve(dir, rel);
+  return { rel, file: resolve(dir, rel) };
+}
+
+function entryOf(pkg: PackageJson, dir: string, spec: string): string {
+  const { rel, file } = packageEntry(pkg, dir);
   if (!existsSync(file)) throw new PluginManifestError(`plugin package ${spec}: entry ${rel} does not exist (is it built?)`);
   return file;
 }
